@@ -1,0 +1,5 @@
+"""`python -m generator` is `pattern`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,195 @@
+"""The `pattern` command line: parse, delegate, map user errors to one line and an exit code.
+
+Nothing below this module prints; commands live in `generator.commands`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import __version__
+from .errors import PatternError
+from .output import one_line, paint
+from .stack import DEFAULT_K8S_VERSION
+
+app = typer.Typer(
+    name="pattern",
+    help="Kubernetes sidecar patterns: list the catalogue, generate pods, validate manifests.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+CatalogueOption = Annotated[
+    Path | None,
+    typer.Option("--catalogue", envvar="SIDECAR_PATTERNS_CATALOGUE", show_envvar=True,
+                 help="Catalogue folder (default: the one shipped with this install)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pattern {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Kubernetes sidecar patterns: list the catalogue, generate pods, validate manifests."""
+
+
+@app.command("list")
+def list_(
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+    catalogue: CatalogueOption = None,
+) -> None:
+    """List the patterns in the catalogue.
+
+    \b
+    Example:
+      pattern list
+      pattern list -o json | jq -r '.[].name'
+    """
+    from .commands import list_patterns
+
+    sys.stdout.write(list_patterns(output, catalogue))
+
+
+@app.command()
+def show(
+    name: Annotated[str, typer.Argument(help="Pattern name, e.g. git-sync.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json.")] = "text",
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Show what a pattern is for, its parameters and a ready example.
+
+    \b
+    Example:
+      pattern show git-sync
+    """
+    from .commands import show_pattern
+
+    sys.stdout.write(show_pattern(name, output, catalogue))
+
+
+def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
+    return typer.Option(*names, help=help, metavar=metavar)
+
+
+
+@app.command()
+def generate(
+    file: Annotated[str | None, _opt(
+        "--file", "-f", metavar="FILE",
+        help="Stack file with the app and its sidecars ('-' reads stdin).")] = None,
+    name: Annotated[str | None, _opt(help="Workload name (DNS label).")] = None,
+    app_image: Annotated[str | None, _opt(help="The app's image.")] = None,
+    app_port: Annotated[list[int] | None, _opt(
+        metavar="PORT", help="A port the app listens on (repeatable).")] = None,
+    app_command: Annotated[str | None, _opt(
+        help="The app's command, split like a shell would.")] = None,
+    app_env: Annotated[list[str] | None, _opt(
+        metavar="KEY=VALUE", help="Environment for the app (repeatable).")] = None,
+    post_start: Annotated[str | None, _opt(
+        help="Shell command run in the app right after it starts.")] = None,
+    pre_stop: Annotated[str | None, _opt(
+        help="Shell command run in the app before it stops.")] = None,
+    with_: Annotated[list[str] | None, _opt(
+        "--with", "-w", metavar="PATTERN", help="Add a sidecar pattern (repeatable).")] = None,
+    set_: Annotated[list[str] | None, _opt(
+        "--set", "-s", metavar="PATTERN.KEY=VALUE", help="A parameter value (repeatable).")] = None,
+    kind: Annotated[str | None, _opt(
+        help="Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob (default Pod).")] = None,
+    replicas: Annotated[int | None, _opt(help="Replicas of a Deployment/StatefulSet.")] = None,
+    schedule: Annotated[str | None, _opt(help="Cron schedule of a CronJob.")] = None,
+    namespace: Annotated[str | None, _opt("--namespace", "-n", help="Namespace.")] = None,
+    k8s_version: Annotated[str | None, _opt(
+        help=f"Target Kubernetes X.Y (default {DEFAULT_K8S_VERSION}); "
+        "1.29+ gets native sidecars.")] = None,
+    sidecar_mode: Annotated[str | None, _opt(
+        help="auto (by --k8s-version), native (initContainers with restartPolicy Always) "
+        "or classic (containers).")] = None,
+    image_registry: Annotated[str | None, _opt(
+        help="Registry/prefix of the companion images (default ghcr.io/sidecar-patterns).")] = None,
+    output: Annotated[Path | None, _opt(
+        "--output", "-o", metavar="FILE",
+        help="Write to this file (atomically) instead of stdout.")] = None,
+    force: Annotated[bool, _opt(
+        "--force", help="Overwrite --output even if pattern generate did not write it.")] = False,
+    validate: Annotated[bool, _opt(
+        "--validate/--no-validate",
+        help="Check the result against the Kubernetes schema of the target version.")] = True,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Generate a pod (or workload) from an app container plus sidecar patterns.
+
+    \b
+    Examples:
+      pattern generate --name shop --app-image node:20-bookworm-slim --app-port 3000 \\
+        --with git-sync --set git-sync.repo=https://example.org/shop.git \\
+        --with log-collector -o shop.yaml
+      pattern generate -f stack.yaml --kind Deployment --replicas 3
+      cat stack.yaml | pattern generate -f - | kubectl apply -f -
+    """
+    from .commands import GenerateRequest, generate_manifest
+
+    request = GenerateRequest(
+        file=file, name=name, app_image=app_image, app_ports=app_port or [],
+        app_command=app_command, app_env=app_env or [], post_start=post_start, pre_stop=pre_stop,
+        patterns=with_ or [], assignments=set_ or [], kind=kind, replicas=replicas,
+        schedule=schedule, namespace=namespace, k8s_version=k8s_version,
+        sidecar_mode=sidecar_mode, image_registry=image_registry, validate=validate,
+        catalogue=catalogue,
+    )
+    text = generate_manifest(request)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from .commands import write_output
+
+        write_output(output, text, force=force, inputs=[file] if file else [])
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command("validate")
+def validate_(
+    files: Annotated[list[str], typer.Argument(help="Manifest files ('-' reads stdin).")],
+    k8s_version: Annotated[str, typer.Option(
+        help="Target Kubernetes X.Y.")] = DEFAULT_K8S_VERSION,
+) -> None:
+    """Check manifests against the Kubernetes schema (strict) and the pod rules.
+
+    \b
+    Examples:
+      pattern validate shop.yaml
+      pattern generate -f stack.yaml | pattern validate -
+    """
+    from .commands import validate_files
+
+    problems, count = validate_files(files, k8s_version)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        raise PatternError(f"{len(problems)} problem(s) in {count} object(s)")
+    typer.echo(f"{count} object(s) valid for Kubernetes {k8s_version}", err=True)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and an exit code."""
+    try:
+        app(prog_name="pattern")
+    except PatternError as error:
+        sys.stderr.write(f"{paint('error:', '31')} {one_line(str(error))}\n")
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)

@@ -1,0 +1,243 @@
+"""What each `pattern` command does, as functions that return text and raise PatternError."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .catalogue import Catalogue, Pattern
+from .compose import compose
+from .errors import ManifestError, PatternError, UsageError, ValidationFailed
+from .output import table
+from .stack import KINDS, SIDECAR_MODES, Stack, load_stack, parse_k8s_version, with_sidecars
+from .values import parse_assignment
+from .yamlio import (
+    HEADER,
+    dump_documents,
+    iter_mappings,
+    load_documents,
+    read_text,
+    write_atomically,
+)
+
+
+def _catalogue(root: Path | None) -> Catalogue:
+    return Catalogue(root)
+
+
+# ---------------------------------------------------------------- list / show
+
+def list_patterns(output: str, root: Path | None) -> str:
+    patterns = _catalogue(root).all()
+    if output == "json":
+        return json.dumps([
+            {"name": p.name, "version": p.version, "summary": p.summary,
+             "images": sorted(p.images.values())}
+            for p in patterns
+        ], indent=2) + "\n"
+    if output != "table":
+        raise UsageError(f"--output {output!r}: choose table or json")
+    rows = [[p.name, p.version, p.summary, ", ".join(sorted(p.images.values()))] for p in patterns]
+    return table(["NAME", "VERSION", "SUMMARY", "IMAGES"], rows)
+
+
+def parameter_rows(pattern: Pattern) -> list[dict[str, str]]:
+    """One row per parameter, as the README tables and `show` print them."""
+    rows = []
+    for key, prop in pattern.parameter_properties.items():
+        kind = prop["type"] if isinstance(prop["type"], str) else " or ".join(prop["type"])
+        if "format" in prop:
+            kind += f" ({prop['format']})"
+        rows.append({
+            "name": key,
+            "type": kind,
+            "default": "required" if key in pattern.required_parameters else
+            json.dumps(prop.get("default")) if "default" in prop else "",
+            "description": " ".join(prop["description"].split()),
+            "example": json.dumps(prop["examples"][0]),
+        })
+    return rows
+
+
+def example_command(pattern: Pattern) -> str:
+    words = ["pattern", "generate", "--name", "demo", "--app-image", "nginx:1.27-bookworm",
+             "--with", pattern.name]
+    for key in pattern.required_parameters:
+        example = pattern.parameter_properties[key]["examples"][0]
+        text = example if isinstance(example, str) else json.dumps(example)
+        words += ["--set", f"{pattern.name}.{key}={text}"]
+    return shlex.join(words)
+
+
+def show_pattern(name: str, output: str, root: Path | None) -> str:
+    pattern = _catalogue(root).get(name)
+    if output == "json":
+        return json.dumps({
+            "name": pattern.name, "version": pattern.version, "summary": pattern.summary,
+            "description": pattern.description, "images": pattern.images,
+            "parameters": pattern.parameters, "example": example_command(pattern),
+        }, indent=2) + "\n"
+    if output != "text":
+        raise UsageError(f"--output {output!r}: choose text or json")
+    rows = [[r["name"], r["type"], r["default"], r["description"]] for r in parameter_rows(pattern)]
+    parts = [
+        f"{pattern.name} {pattern.version}: {pattern.summary}\n\n",
+        pattern.description.rstrip() + "\n\n",
+        "Images: " + ", ".join(sorted(pattern.images.values())) + "\n",
+    ]
+    for need in pattern.volumes:
+        where = f" (app mounts it at the {need.app_mount_parameter} parameter)" \
+            if need.app_mount_parameter else " (sidecar only)"
+        parts.append(f"Volume {need.name}: {need.role}{where}\n")
+    for port in pattern.ports:
+        number = f"parameter {port.parameter}" if port.parameter else str(port.port)
+        parts.append(f"Port {port.name} ({number}): {port.role}\n")
+    parts += ["\nParameters:\n", table(["NAME", "TYPE", "DEFAULT", "DESCRIPTION"], rows)]
+    parts += ["\nExample:\n  ", example_command(pattern), "\n"]
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------- generate
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    file: str | None = None
+    name: str | None = None
+    app_image: str | None = None
+    app_ports: list[int] = field(default_factory=list)
+    app_command: str | None = None
+    app_env: list[str] = field(default_factory=list)
+    post_start: str | None = None
+    pre_stop: str | None = None
+    patterns: list[str] = field(default_factory=list)
+    assignments: list[str] = field(default_factory=list)
+    kind: str | None = None
+    replicas: int | None = None
+    schedule: str | None = None
+    namespace: str | None = None
+    k8s_version: str | None = None
+    sidecar_mode: str | None = None
+    image_registry: str | None = None
+    validate: bool = True
+    catalogue: Path | None = None
+
+
+def _app_from_flags(request: GenerateRequest, base: dict[str, Any]) -> dict[str, Any]:
+    app = dict(base)
+    if request.app_image:
+        app["image"] = request.app_image
+    if request.app_command:
+        try:
+            app["command"] = shlex.split(request.app_command)
+        except ValueError as error:
+            raise UsageError(f"--app-command: {error}") from None
+    if request.app_ports:
+        for port in request.app_ports:
+            if not 1 <= port <= 65535:
+                raise UsageError(f"--app-port {port}: must be between 1 and 65535")
+        app["ports"] = [{"containerPort": p} for p in request.app_ports]
+    if request.app_env:
+        env = list(app.get("env", []))
+        for item in request.app_env:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise UsageError(f"--app-env {item!r}: expected KEY=VALUE")
+            env.append({"name": key, "value": value})
+        app["env"] = env
+    hooks = {"postStart": request.post_start, "preStop": request.pre_stop}
+    for hook, command in hooks.items():
+        if command:
+            lifecycle = dict(app.get("lifecycle", {}))
+            lifecycle[hook] = {"exec": {"command": ["/bin/sh", "-c", command]}}
+            app["lifecycle"] = lifecycle
+    return app
+
+
+def build_stack(request: GenerateRequest) -> Stack:
+    """The stack file (if any) with command-line flags on top, as kubectl-style tools do."""
+    if request.file:
+        stack = load_stack(request.file)
+    else:
+        if not request.name or not request.app_image:
+            raise UsageError("give --name and --app-image, or a stack file with -f")
+        stack = Stack(name=request.name, app={})
+    overrides: dict[str, Any] = {"app": _app_from_flags(request, stack.app)}
+    if request.name:
+        if schema.validate(request.name, {"type": "string", "format": "dns-label"}, "--name"):
+            raise UsageError(f"--name {request.name!r}: must be a DNS label "
+                             "(lowercase letters, digits and '-', at most 63)")
+        overrides["name"] = request.name
+    if request.kind is not None:
+        if request.kind not in KINDS:
+            raise UsageError(f"--kind {request.kind!r}: choose one of {', '.join(KINDS)}")
+        overrides["kind"] = request.kind
+    if request.sidecar_mode is not None:
+        if request.sidecar_mode not in SIDECAR_MODES:
+            raise UsageError(f"--sidecar-mode {request.sidecar_mode!r}: choose one of "
+                             f"{', '.join(SIDECAR_MODES)}")
+        overrides["sidecar_mode"] = request.sidecar_mode
+    for key in ("replicas", "schedule", "namespace", "k8s_version", "image_registry"):
+        if getattr(request, key) is not None:
+            overrides[key] = getattr(request, key)
+    stack = replace(stack, **overrides)
+    parse_k8s_version(stack.k8s_version)
+    return with_sidecars(stack, request.patterns)
+
+
+def generate_manifest(request: GenerateRequest) -> str:
+    stack = build_stack(request)
+    assignments = [parse_assignment(text) for text in request.assignments]
+    documents = compose(stack, _catalogue(request.catalogue), assignments)
+    if request.validate:
+        from .validate import check_documents
+
+        problems = check_documents(documents, stack.k8s_version)
+        if problems:
+            raise ValidationFailed(problems)
+    return HEADER + dump_documents(documents)
+
+
+def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
+    """Write generated YAML, never clobbering a file the user wrote by hand."""
+    if any(i != "-" and Path(i).resolve() == path.resolve() for i in inputs):
+        raise UsageError(f"--output {path}: is also the input file")
+    if path.is_dir():
+        raise UsageError(f"--output {path}: is a directory")
+    if path.exists() and not force:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline()
+        if first != HEADER.splitlines(keepends=True)[0]:
+            raise PatternError(
+                f"--output {path}: exists and was not written by pattern generate; "
+                "pass --force to replace it"
+            )
+    try:
+        write_atomically(path, text)
+    except OSError as error:
+        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
+
+
+# ---------------------------------------------------------------- validate
+
+def validate_files(files: list[str], k8s_version: str) -> tuple[list[str], int]:
+    from .validate import check_object
+
+    parse_k8s_version(k8s_version)
+    problems: list[str] = []
+    count = 0
+    for path in files:
+        text, source = read_text(path)
+        documents = load_documents(text, source)
+        for _, obj in iter_mappings(documents):
+            count += 1
+            problems += [f"{source}: {p}" for p in check_object(obj, k8s_version)]
+        for index, doc in enumerate(documents, start=1):
+            if not isinstance(doc, dict):
+                problems.append(f"{source}: document {index} is not a mapping")
+    if count == 0 and not problems:
+        raise ManifestError("no Kubernetes objects found in " + ", ".join(files))
+    return problems, count

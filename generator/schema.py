@@ -1,0 +1,234 @@
+"""A small, strict JSON Schema validator for the subset the catalogue uses.
+
+Pattern parameters and pattern metadata are described with this subset (the meta-schema
+forbids anything else), so validation needs no heavy dependency on the hot path and every
+message is written for a person: `git-sync.period: '5 minutes' is not a duration`.
+The catalogue tests cross-check it against the `jsonschema` library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+Schema = dict[str, Any]
+
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
+_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in a Go-style duration such as `10s`, `1m30s`, `500ms`."""
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def _is_uri(text: str) -> bool:
+    parts = urlsplit(text)
+    return bool(parts.scheme) and bool(parts.netloc or parts.path) and " " not in text
+
+
+def _is_git_url(text: str) -> bool:
+    if re.match(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+$", text):  # scp-like: git@host:org/repo
+        return True
+    parts = urlsplit(text)
+    return (
+        parts.scheme in {"https", "http", "ssh", "git", "file"}
+        and bool(parts.netloc or parts.scheme == "file")
+        and not any(c.isspace() for c in text)
+    )
+
+
+_FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "duration": (lambda s: bool(_DURATION.match(s)), "a duration (e.g. 10s, 1m30s, 500ms)"),
+    "absolute-path": (
+        lambda s: s.startswith("/") and "\0" not in s and "/../" not in s + "/",
+        "an absolute path",
+    ),
+    "uri": (_is_uri, "a URI"),
+    "git-url": (_is_git_url, "a git URL (https://, ssh://, git://, file:// or user@host:path)"),
+    "dns-label": (
+        lambda s: len(s) <= 63 and bool(_DNS_LABEL.match(s)),
+        "a DNS label (lowercase letters, digits and '-', at most 63)",
+    ),
+    "quantity": (lambda s: bool(_QUANTITY.match(s)), "a Kubernetes quantity (e.g. 100m, 64Mi)"),
+    "semver": (lambda s: bool(_SEMVER.match(s)), "a semantic version (e.g. 1.2.3)"),
+    "regex": (lambda s: _compiles(s), "a valid regular expression"),
+}
+
+
+def _compiles(pattern: str) -> bool:
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _type_ok(value: Any, expected: str) -> bool:
+    if expected == "string":
+        return isinstance(value, str)
+    if expected == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    if expected == "array":
+        return isinstance(value, list)
+    if expected == "object":
+        return isinstance(value, dict)
+    if expected == "null":
+        return value is None
+    raise ValueError(f"unknown schema type {expected!r}")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _resolve(schema: Schema, root: Schema) -> Schema:
+    # References are resolved against `root`, whatever document they name: the Kubernetes
+    # schemas point into one definitions file, which the caller passes as the root.
+    while "$ref" in schema:
+        fragment = schema["$ref"].partition("#")[2]
+        target: Any = root
+        for part in filter(None, fragment.split("/")):
+            target = target[part]
+        schema = target
+    return schema
+
+
+def validate(value: Any, schema: Schema, path: str, root: Schema | None = None) -> list[str]:
+    """Every problem of `value` against `schema`, each prefixed with its dotted `path`."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if "allOf" in schema:
+        return [p for part in schema["allOf"] for p in validate(value, part, path, root)]
+    if "oneOf" in schema:
+        # Checked as anyOf: every schema here (ours and Kubernetes' int-or-string) uses oneOf
+        # for alternatives that cannot both match, except `null`, which both accept.
+        if any(not validate(value, option, path, root) for option in schema["oneOf"]):
+            return []
+        first = validate(value, schema["oneOf"][0], path, root)
+        hint = f" ({first[0].split(': ', 1)[-1]})" if first else ""
+        return [f"{path}: {_show(value)} matches none of the allowed forms{hint}"]
+    expected = schema.get("type")
+    if expected is not None:
+        types = expected if isinstance(expected, list) else [expected]
+        if not any(_type_ok(value, t) for t in types):
+            return [f"{path}: {_show(value)} is not of type {' or '.join(types)}"]
+    problems: list[str] = []
+    if "const" in schema and value != schema["const"]:
+        problems.append(f"{path}: must be {_show(schema['const'])}")
+    if "enum" in schema and value not in schema["enum"]:
+        allowed = ", ".join(str(v) for v in schema["enum"])
+        problems.append(f"{path}: {_show(value)} is not one of: {allowed}")
+    if isinstance(value, str):
+        problems += _check_string(value, schema, path)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        problems += _check_number(value, schema, path)
+    elif isinstance(value, list):
+        problems += _check_array(value, schema, path, root)
+    elif isinstance(value, dict):
+        problems += _check_object(value, schema, path, root)
+    return problems
+
+
+def _check_string(value: str, schema: Schema, path: str) -> list[str]:
+    problems = []
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        problems.append(f"{path}: must not be shorter than {schema['minLength']} characters")
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        problems.append(f"{path}: must not be longer than {schema['maxLength']} characters")
+    fmt = schema.get("format")
+    if fmt in _FORMATS:  # formats we do not know (int32, byte, date-time) are annotations
+        check, noun = _FORMATS[fmt]
+        if not check(value):
+            return [*problems, f"{path}: {_show(value)} is not {noun}"]
+        if fmt == "duration":
+            problems += _check_duration(value, schema, path)
+    if "pattern" in schema and not _regex(schema["pattern"]).search(value):
+        hint = schema.get("x-pattern-hint", f"must match {schema['pattern']}")
+        problems.append(f"{path}: {_show(value)} {hint}")
+    return problems
+
+
+def _check_duration(value: str, schema: Schema, path: str) -> list[str]:
+    seconds = duration_seconds(value)
+    low, high = schema.get("x-min-duration"), schema.get("x-max-duration")
+    if low is not None and seconds < duration_seconds(low):
+        return [f"{path}: {value} is below the floor of {low}"]
+    if high is not None and seconds > duration_seconds(high):
+        return [f"{path}: {value} is above the ceiling of {high}"]
+    return []
+
+
+def _check_number(value: float, schema: Schema, path: str) -> list[str]:
+    if "minimum" in schema and value < schema["minimum"]:
+        return [f"{path}: {value} is less than the minimum of {schema['minimum']}"]
+    if "maximum" in schema and value > schema["maximum"]:
+        return [f"{path}: {value} is more than the maximum of {schema['maximum']}"]
+    return []
+
+
+def _check_array(value: list[Any], schema: Schema, path: str, root: Schema) -> list[str]:
+    problems = []
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        problems.append(f"{path}: needs at least {schema['minItems']} item(s)")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        problems.append(f"{path}: takes at most {schema['maxItems']} item(s)")
+    if schema.get("uniqueItems") and len({repr(v) for v in value}) != len(value):
+        problems.append(f"{path}: items must be unique")
+    if "items" in schema:
+        for index, item in enumerate(value):
+            problems += validate(item, schema["items"], f"{path}[{index}]", root)
+    return problems
+
+
+def _check_object(value: dict[str, Any], schema: Schema, path: str, root: Schema) -> list[str]:
+    problems = []
+    properties: dict[str, Schema] = schema.get("properties", {})
+    for name in schema.get("required", []):
+        if name not in value:
+            problems.append(f"{path}.{name}: is required")
+    extra = schema.get("additionalProperties", True)
+    names = schema.get("propertyNames")
+    for key, item in value.items():
+        child = f"{path}.{key}"
+        if not isinstance(key, str):
+            problems.append(f"{path}: key {_show(key)} is not a string")
+        elif names is not None:
+            problems += [p.replace(f"{path}.<key>:", f"{child}: key") for p in
+                         validate(key, names, f"{path}.<key>", root)]
+        if key in properties:
+            problems += validate(item, properties[key], child, root)
+        elif extra is False:
+            problems.append(f"{child}: unknown key{did_you_mean(key, properties)}")
+        elif isinstance(extra, dict):
+            problems += validate(item, extra, child, root)
+    return problems
+
+
+def did_you_mean(key: str, known: Any) -> str:
+    """A hint naming the closest of `known` (or all of them when few and none is close)."""
+    from difflib import get_close_matches
+
+    close = get_close_matches(str(key), list(known), n=3, cutoff=0.6)
+    if close:
+        return " (did you mean " + " or ".join(close) + "?)"
+    if known and len(known) <= 12:
+        return " (known: " + ", ".join(known) + ")"
+    return ""

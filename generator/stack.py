@@ -1,0 +1,119 @@
+"""The stack: one app container plus the sidecars around it, from a file and/or the CLI."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import schema
+from .errors import InvalidValues, ManifestError, UsageError
+from .yamlio import load_documents, read_text
+
+API_VERSION = "sidecar-patterns.io/v1alpha1"
+DEFAULT_K8S_VERSION = "1.33"
+KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
+SIDECAR_MODES = ("auto", "native", "classic")
+_K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)$")
+
+
+@dataclass(frozen=True)
+class SidecarRequest:
+    pattern: str
+    name: str
+    values: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] | None = None
+    lifecycle: dict[str, Any] | None = None
+    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    app: dict[str, Any]
+    sidecars: tuple[SidecarRequest, ...] = ()
+    kind: str = "Pod"
+    namespace: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    replicas: int | None = None
+    schedule: str | None = None
+    k8s_version: str = DEFAULT_K8S_VERSION
+    sidecar_mode: str = "auto"
+    volumes: tuple[dict[str, Any], ...] = ()
+    pod: dict[str, Any] = field(default_factory=dict)
+    image_registry: str | None = None
+
+
+def parse_k8s_version(text: str) -> tuple[int, int]:
+    match = _K8S_VERSION.match(text.strip())
+    if not match:
+        raise UsageError(f"Kubernetes version {text!r} is not of the form X.Y (e.g. 1.33)")
+    return int(match.group(1)), int(match.group(2))
+
+
+@cache
+def stack_schema() -> dict[str, Any]:
+    text, source = read_text(str(Path(__file__).parent / "schemas" / "stack.schema.yaml"))
+    loaded: dict[str, Any] = load_documents(text, source)[0]
+    return loaded
+
+
+def load_stack(path: str) -> Stack:
+    """Read a stack file (or stdin for '-'); every problem is reported with its path."""
+    text, source = read_text(path)
+    docs = load_documents(text, source)
+    if len(docs) != 1:
+        raise ManifestError(f"{source}: a stack file holds exactly one YAML document")
+    return stack_from_dict(docs[0], source)
+
+
+def stack_from_dict(data: Any, source: str) -> Stack:
+    spec = data.get("spec") if isinstance(data, dict) else None
+    version = spec.get("k8sVersion") if isinstance(spec, dict) else None
+    if isinstance(version, float):
+        raise InvalidValues([
+            f"{source}: stack.spec.k8sVersion: write it as a string, e.g. \"{version}\" "
+            "(YAML reads an unquoted 1.30 as the number 1.3)"
+        ])
+    problems = schema.validate(data, stack_schema(), "stack")
+    if problems:
+        raise InvalidValues([f"{source}: {p}" for p in problems])
+    meta, spec = data["metadata"], data["spec"]
+    sidecars = tuple(
+        SidecarRequest(
+            pattern=item["pattern"],
+            name=item.get("name", item["pattern"]),
+            values=copy.deepcopy(item.get("values", {})),
+            resources=item.get("resources"),
+            lifecycle=item.get("lifecycle"),
+            volumes=dict(item.get("volumes", {})),
+        )
+        for item in spec.get("sidecars", [])
+    )
+    return Stack(
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+        labels=dict(meta.get("labels", {})),
+        annotations=dict(meta.get("annotations", {})),
+        app=copy.deepcopy(spec["app"]),
+        sidecars=sidecars,
+        kind=spec.get("kind", "Pod"),
+        replicas=spec.get("replicas"),
+        schedule=spec.get("schedule"),
+        k8s_version=str(spec.get("k8sVersion", DEFAULT_K8S_VERSION)),
+        sidecar_mode=spec.get("sidecarMode", "auto"),
+        volumes=tuple(copy.deepcopy(spec.get("volumes", []))),
+        pod=copy.deepcopy(spec.get("pod", {})),
+        image_registry=spec.get("imageRegistry"),
+    )
+
+
+def with_sidecars(stack: Stack, patterns: list[str]) -> Stack:
+    """Add `--with` patterns that the stack does not already have."""
+    present = {s.name for s in stack.sidecars}
+    added = tuple(SidecarRequest(pattern=p, name=p) for p in patterns if p not in present)
+    return replace(stack, sidecars=stack.sidecars + added)

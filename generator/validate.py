@@ -1,0 +1,101 @@
+"""Check manifests against the official Kubernetes schemas (strict) and the pod rules."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from . import rules, schema
+from .errors import PatternError
+from .stack import parse_k8s_version
+from .workloads import pod_spec_of, pod_template_of
+
+
+@cache
+def _schema_root() -> Path:
+    # The schemas ship with the kubernetes-validate package; we only read its data files, so
+    # it is located, not imported (its import pulls in jsonschema: tens of milliseconds).
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or spec.origin is None:
+        raise PatternError("the kubernetes-validate package is missing: pip install it")
+    return Path(spec.origin).parent / "kubernetes-json-schema"
+
+
+@cache
+def supported_versions() -> list[tuple[int, int]]:
+    found = set()
+    for folder in _schema_root().iterdir():
+        match = re.match(r"^v(\d+)\.(\d+)\.\d+-local-strict$", folder.name)
+        if match:
+            found.add((int(match.group(1)), int(match.group(2))))
+    return sorted(found)
+
+
+@cache
+def _folder(version: tuple[int, int]) -> Path:
+    if version not in supported_versions():
+        low, high = supported_versions()[0], supported_versions()[-1]
+        raise PatternError(
+            f"no Kubernetes schema for {version[0]}.{version[1]}: "
+            f"this install knows {low[0]}.{low[1]} to {high[0]}.{high[1]}"
+        )
+    return _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict"
+
+
+@cache
+def _definitions(version: tuple[int, int]) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((_folder(version) / "_definitions.json").read_text())
+    return loaded
+
+
+@cache
+def _kind_schema(version: tuple[int, int], kind: str, api_version: str) -> dict[str, Any] | None:
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    path = _folder(version) / f"{kind.lower()}-{group_version}.json"
+    if not path.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text())
+    return loaded
+
+
+def _label(obj: dict[str, Any]) -> str:
+    name = (obj.get("metadata") or {}).get("name", "<unnamed>")
+    return f"{obj.get('kind')} {name}"
+
+
+def schema_problems(obj: dict[str, Any], version: tuple[int, int]) -> list[str]:
+    """Problems of one object against the official, strict schema of a Kubernetes version."""
+    kind, api_version = obj.get("kind"), obj.get("apiVersion")
+    if not isinstance(kind, str) or not isinstance(api_version, str):
+        return ["needs apiVersion and kind"]
+    kind_schema = _kind_schema(version, kind, api_version)
+    if kind_schema is None:
+        return [f"Kubernetes {version[0]}.{version[1]} has no {kind} in {api_version}"]
+    return [p.removeprefix("$.") for p in
+            schema.validate(obj, kind_schema, "$", root=_definitions(version))]
+
+
+def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
+    """Schema and pod-rule problems of one object, each starting with `Kind name:`."""
+    version = parse_k8s_version(k8s_version)
+    label = _label(obj)
+    kind = obj.get("kind")
+    problems = schema_problems(obj, version)
+    spec = pod_spec_of(obj)
+    if spec is not None and not problems:
+        template = pod_template_of(obj) or {}
+        annotations = (template.get("metadata") or {}).get("annotations")
+        problems += rules.check_pod(spec, annotations, k8s_version=version,
+                                    in_job=kind in {"Job", "CronJob"})
+    return [f"{label}: {p}" for p in problems]
+
+
+def check_documents(documents: list[dict[str, Any]], k8s_version: str) -> list[str]:
+    problems: list[str] = []
+    for obj in documents:
+        problems += check_object(obj, k8s_version)
+    return problems

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh Debian 12 machine (as root): the container runtime and base
+# images, the Python environment in .venv, and the companion images. Idempotent: when all is
+# done it is a no-op in about a second. SKIP_RUNTIME=1 skips the container part.
+set -Eeuo pipefail
+cd "$(dirname "$0")/.."
+started=$EPOCHREALTIME
+
+if [[ ${SKIP_RUNTIME:-0} != 1 ]]; then
+  bash scripts/setup-runtime.sh
+fi
+
+# The Python environment, reinstalled only when pyproject.toml changes.
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [[ ! -f $stamp ]]; then
+  if ! python3 -m venv .venv 2>/dev/null; then
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    python3 -m venv .venv
+  fi
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+if [[ ${SKIP_RUNTIME:-0} != 1 ]] && [[ -n "$(ls images/*/VERSION 2>/dev/null)" ]]; then
+  .venv/bin/pattern images build --quiet
+fi
+printf '[setup] ready in %.1f s\n' "$(bc <<<"$EPOCHREALTIME - $started" 2>/dev/null || echo 0)" >&2

@@ -1,0 +1,122 @@
+"""`pattern validate` semantics: the official schema, strict, plus the pod rules."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from generator.validate import _definitions, _kind_schema, check_object, schema_problems
+
+POD: dict[str, Any] = {
+    "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+    "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
+                             "ports": [{"containerPort": 80}]}]},
+}
+SIDECAR: dict[str, Any] = {
+    "name": "logs", "image": "ghcr.io/sidecar-patterns/log-collector:0.1.0",
+    "restartPolicy": "Always",
+    "readinessProbe": {"exec": {"command": ["true"]}},
+    "livenessProbe": {"exec": {"command": ["true"]}},
+    "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                  "limits": {"cpu": "100m", "memory": "32Mi"}},
+    "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                        "seccompProfile": {"type": "RuntimeDefault"}},
+}
+
+
+def pod_with(**spec: Any) -> dict[str, Any]:
+    pod = copy.deepcopy(POD)
+    pod["spec"].update(spec)
+    return pod
+
+
+def test_a_plain_pod_is_valid() -> None:
+    assert check_object(POD, "1.33") == []
+
+
+def test_unknown_fields_are_errors() -> None:
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
+    assert check_object(pod, "1.33") == [
+        "Pod web: spec.containers[0].imagePullPolicyy: unknown key (did you mean imagePullPolicy?)"]
+
+
+def test_wrong_types_and_missing_fields() -> None:
+    pod = copy.deepcopy(POD)
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"] = "eighty"
+    pod["spec"]["containers"].append({"image": "nginx:1.27"})
+    assert check_object(pod, "1.33") == [
+        "Pod web: spec.containers[0].ports[0].containerPort: 'eighty' is not of type integer",
+        "Pod web: spec.containers[1].name: is required",
+    ]
+
+
+def test_native_sidecar_needs_a_recent_kubernetes() -> None:
+    pod = pod_with(initContainers=[SIDECAR])
+    assert check_object(pod, "1.33") == []
+    problems = check_object(pod, "1.27")
+    assert problems and "restartPolicy" in problems[0]  # the 1.27 schema has no such field
+
+
+def test_sidecar_rules_apply_to_native_sidecars() -> None:
+    bare = {"name": "logs", "image": "busybox", "restartPolicy": "Always"}
+    problems = check_object(pod_with(initContainers=[bare]), "1.33")
+    assert "Pod web: sidecar 'logs': image 'busybox' must have a pinned tag" in problems
+    assert "Pod web: sidecar 'logs': has no readinessProbe" in problems
+    assert "Pod web: sidecar 'logs': must drop ALL capabilities" in problems
+    assert "Pod web: sidecar 'logs': has no memory limit" in problems
+
+
+def test_annotated_classic_sidecars_are_checked_and_jobs_refuse_them() -> None:
+    classic = {k: v for k, v in SIDECAR.items() if k != "restartPolicy"}
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+           "spec": {"template": {
+               "metadata": {"annotations": {"sidecar-patterns.io/sidecars": "logs"}},
+               "spec": {"restartPolicy": "Never",
+                        "containers": [POD["spec"]["containers"][0], classic]}}}}
+    assert check_object(job, "1.33") == [
+        "Job j: classic sidecars logs never exit, so the Job would never complete: "
+        "use native sidecars (Kubernetes 1.29+)"]
+
+
+def test_port_clash_and_undeclared_volume() -> None:
+    second = {"name": "other", "image": "nginx:1.27", "ports": [{"containerPort": 80}],
+              "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}
+    problems = check_object(pod_with(containers=[POD["spec"]["containers"][0], second]), "1.33")
+    assert problems == [
+        "Pod web: port 80/TCP is used by both 'web' and 'other' (containers in a pod share one "
+        "network namespace)",
+        "Pod web: container 'other' mounts volume 'nope', which the pod does not declare",
+    ]
+
+
+def test_unknown_kind() -> None:
+    assert check_object({"apiVersion": "example.com/v1", "kind": "Widget",
+                         "metadata": {"name": "w"}}, "1.33") == [
+        "Widget w: Kubernetes 1.33 has no Widget in example.com/v1"]
+
+
+@pytest.mark.parametrize("obj", [
+    POD,
+    pod_with(initContainers=[SIDECAR]),
+    pod_with(restartPolicy="Sometimes"),
+    pod_with(hostNetwork="yes"),
+    pod_with(containers=[{"name": "x", "image": "i:1", "ports": [{"containerPort": "http"}]}]),
+    pod_with(containers=[{"name": "x", "image": "i:1", "resources": {"limits": {"cpu": 1}}}]),
+    pod_with(containers=[{"image": "i:1"}]),
+])
+def test_agrees_with_the_jsonschema_library(obj: dict[str, Any]) -> None:
+    """Our fast validator and the reference implementation accept and refuse the same objects."""
+    version = (1, 33)
+    kind_schema = _kind_schema(version, obj["kind"], obj["apiVersion"])
+    assert kind_schema is not None
+    # The reference library resolves the definitions file's refs once they point inside.
+    combined = json.loads(json.dumps({**kind_schema, "$defs": _definitions(version)["$defs"]})
+                          .replace("/api/_definitions.json#", "#"))
+    reference = jsonschema.validators.validator_for(combined)(combined)
+    assert (schema_problems(obj, version) == []) == reference.is_valid(obj)
