@@ -182,6 +182,130 @@ def validate_(
     typer.echo(f"{count} object(s) valid for Kubernetes {k8s_version}", err=True)
 
 
+images_app = typer.Typer(help="Build the companion sidecar images.", no_args_is_help=True,
+                         rich_markup_mode=None)
+app.add_typer(images_app, name="images")
+
+
+@images_app.command("build")
+def images_build(
+    names: Annotated[list[str] | None, typer.Argument(help="Images to build (default: all).")]
+    = None,
+    registry: Annotated[str | None, _opt(help="Also tag as REGISTRY/NAME:TAG.")] = None,
+    tag: Annotated[str | None, _opt(help="Tag for --registry (default: the image's VERSION).")]
+    = None,
+    push: Annotated[bool, _opt("--push", help="Push the --registry tags.")] = False,
+    quiet: Annotated[bool, _opt("--quiet", "-q", help="Only a line per image.")] = False,
+) -> None:
+    """Build the images in images/ (podman, or docker), skipping those already up to date.
+
+    \b
+    Examples:
+      pattern images build
+      pattern images build git-sync --registry registry.example.org/team --push
+    """
+    from .images import build
+
+    build(names or [], registry=registry, tag=tag, push=push, quiet=quiet,
+          say=lambda line: typer.echo(line, err=True))
+
+
+@app.command()
+def run(
+    file: Annotated[str | None, typer.Argument(
+        help="Manifest or stack file to run ('-' reads stdin).")] = None,
+    stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
+                                           help="A stack file (same as the argument).")] = None,
+    wait: Annotated[bool, _opt("--wait", help="Return once every container is ready.")] = False,
+    timeout: Annotated[float, _opt("--timeout", help="Seconds --wait may take.")] = 120,
+    publish: Annotated[list[str] | None, _opt(
+        "--publish", "-p", metavar="HOST:CONTAINER",
+        help="Publish a container port on 127.0.0.1 (repeatable).")] = None,
+    replace: Annotated[bool, _opt("--replace", help="Replace pods of the same name.")] = False,
+    verbose: Annotated[bool, _opt("--verbose", "-v",
+                                  help="Say what is translated for podman, and each step.")]
+    = False,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Run the pod(s) of a manifest or stack file on podman, faithfully.
+
+    Native sidecars start before the app and are waited for; readiness and startup probes,
+    postStart and preStop hooks run as on Kubernetes, though podman ignores them.
+
+    \b
+    Examples:
+      pattern run shop.yaml --wait
+      pattern generate -f stack.yaml | pattern run - --wait -p 8080:3000
+    """
+    from .commands import run_pods
+
+    rows = run_pods(file or stack_file, wait=wait, timeout=timeout, publish=publish or [],
+                    replace=replace, catalogue=catalogue,
+                    say=(lambda line: typer.echo(line, err=True)) if verbose else None)
+    sys.stdout.write(rows)
+
+
+@app.command()
+def status(
+    pods: Annotated[list[str] | None, typer.Argument(help="Pods (default: all started).")] = None,
+    output: Annotated[str, _opt("--output", "-o", help="table or json.")] = "table",
+) -> None:
+    """Show every container's state and readiness (probes checked now).
+
+    \b
+    Example:
+      pattern status
+    """
+    from .commands import pod_status
+
+    sys.stdout.write(pod_status(pods or [], output))
+
+
+@app.command()
+def logs(
+    container: Annotated[str | None, typer.Argument(help="Container (default: the app).")]
+    = None,
+    pod: Annotated[str | None, _opt("--pod", help="Pod (default: the only one).")] = None,
+    follow: Annotated[bool, _opt("--follow", "-f", help="Keep streaming.")] = False,
+    tail: Annotated[int | None, _opt("--tail", help="Only the last N lines.")] = None,
+) -> None:
+    """Print a container's logs.
+
+    \b
+    Examples:
+      pattern logs
+      pattern logs git-sync -f
+    """
+    from .commands import pod_logs
+
+    raise typer.Exit(pod_logs(pod, container, follow=follow, tail=tail))
+
+
+@app.command()
+def down(
+    targets: Annotated[list[str] | None, typer.Argument(
+        help="Pod names or the manifest/stack files they came from.")] = None,
+    all_: Annotated[bool, _opt("--all", help="Every pod pattern run started.")] = False,
+    grace_period: Annotated[int | None, _opt(
+        "--grace-period", help="Seconds to wait after SIGTERM (default: the pod's).")] = None,
+    verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Stop pods as Kubernetes does (preStop, SIGTERM, grace period) and remove all of ours.
+
+    \b
+    Examples:
+      pattern down shop
+      pattern down --all
+    """
+    from .commands import stop_pods
+
+    stopped = stop_pods(targets or [], everything=all_, grace=grace_period, catalogue=catalogue,
+                        say=(lambda line: typer.echo(line, err=True)) if verbose else None)
+    for name in stopped:
+        typer.echo(f"{name}: removed", err=True)
+
+
 def main() -> None:
     """Console entry point: user errors become one line on stderr and an exit code."""
     try:

@@ -241,3 +241,104 @@ def validate_files(files: list[str], k8s_version: str) -> tuple[list[str], int]:
     if count == 0 and not problems:
         raise ManifestError("no Kubernetes objects found in " + ", ".join(files))
     return problems, count
+
+
+# ---------------------------------------------------------------- run / status / logs / down
+
+def load_runnable(path: str, root: Path | None) -> list[dict[str, Any]]:
+    """Kubernetes documents from a manifest, or generated from a stack file."""
+    from .stack import stack_from_dict
+
+    text, source = read_text(path)
+    documents = load_documents(text, source)
+    if len(documents) == 1 and isinstance(documents[0], dict) \
+            and documents[0].get("kind") == "Stack":
+        stack = stack_from_dict(documents[0], source)
+        return compose(stack, _catalogue(root), [])
+    objects = [obj for _, obj in iter_mappings(documents)]
+    if len(objects) != len(documents) and not any(
+            isinstance(d, dict) and d.get("kind") == "List" for d in documents):
+        raise ManifestError(f"{source}: every document must be a Kubernetes object")
+    for index, obj in enumerate(objects, start=1):
+        if not isinstance(obj.get("kind"), str) or not isinstance(obj.get("metadata"), dict):
+            raise ManifestError(f"{source}: document {index} has no kind or metadata")
+    return objects
+
+
+def _parse_publish(items: list[str]) -> dict[int, int]:
+    mapping: dict[int, int] = {}
+    for item in items:
+        host, sep, container = item.partition(":")
+        if not sep or not host.isdigit() or not container.isdigit():
+            raise UsageError(f"--publish {item!r}: expected HOST:CONTAINER ports, e.g. 8080:3000")
+        mapping[int(container)] = int(host)
+    return mapping
+
+
+def _status_rows(pods: list[str]) -> list[list[str]]:
+    from .runner.run import status
+
+    return [[r.pod, r.container, r.role, r.state, r.ready, r.detail] for r in status(pods)]
+
+
+def _status_table(pods: list[str]) -> str:
+    return table(["POD", "CONTAINER", "ROLE", "STATE", "READY", "PROBE"], _status_rows(pods))
+
+
+def run_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str], replace: bool,
+             catalogue: Path | None, say: Any) -> str:
+    from .runner.run import documents_to_plans, up
+
+    if path is None:
+        raise UsageError("give a manifest or stack file (or '-' for stdin)")
+    plans = documents_to_plans(load_runnable(path, catalogue), _parse_publish(publish))
+    up(plans, wait=wait, timeout=timeout, replace=replace, say=say or (lambda _: None))
+    return _status_table([p.name for p in plans])
+
+
+def pod_status(pods: list[str], output: str) -> str:
+    from .runner import state
+
+    names = pods or state.known_pods()
+    if output == "json":
+        rows = _status_rows(names)
+        keys = ["pod", "container", "role", "state", "ready", "probe"]
+        return json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2) + "\n"
+    if output != "table":
+        raise UsageError(f"--output {output!r}: choose table or json")
+    if not names:
+        return "no pods started by pattern run\n"
+    return _status_table(names)
+
+
+def pod_logs(pod: str | None, container: str | None, *, follow: bool, tail: int | None) -> int:
+    from .runner import state
+    from .runner.run import logs
+
+    if pod is None:
+        known = state.known_pods()
+        if len(known) != 1:
+            raise UsageError("name the pod with --pod (running: " + (", ".join(known) or "none")
+                             + ")")
+        pod = known[0]
+    return logs(pod, container, follow=follow, tail=tail)
+
+
+def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
+              catalogue: Path | None, say: Any) -> list[str]:
+    from .runner import state
+    from .runner.run import documents_to_plans, down
+
+    names: list[str] = []
+    if everything:
+        names = state.known_pods()
+    for target in targets:
+        if target == "-" or Path(target).is_file():
+            names += [p.name for p in documents_to_plans(load_runnable(target, catalogue), {})]
+        else:
+            names.append(target)
+    if not names and not everything:
+        raise UsageError("name the pods (or files) to stop, or pass --all")
+    for name in names:
+        down(name, grace=grace, say=say or (lambda _: None))
+    return names

@@ -1,0 +1,102 @@
+"""Build the companion images in `images/` with podman (or docker where that is what exists)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PatternError, RuntimeUnavailable
+
+_PACKAGE = Path(__file__).resolve().parent
+DEFAULT_REGISTRY = "ghcr.io/sidecar-patterns"
+HASH_LABEL = "io.sidecar-patterns.source-hash"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    name: str
+    folder: Path
+    version: str
+
+    def reference(self, registry: str = DEFAULT_REGISTRY, tag: str | None = None) -> str:
+        return f"{registry.rstrip('/')}/{self.name}:{tag or self.version}"
+
+
+def default_root() -> Path:
+    installed = _PACKAGE / "_data" / "images"
+    return installed if installed.is_dir() else _PACKAGE.parent / "images"
+
+
+def sources(root: Path | None = None) -> list[ImageSource]:
+    folder = root or default_root()
+    found = []
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if (path / "Containerfile").is_file() and (path / "VERSION").is_file():
+            found.append(ImageSource(path.name, path, (path / "VERSION").read_text().strip()))
+    return found
+
+
+def source_hash(folder: Path) -> str:
+    """Content hash of a build context, so an unchanged image is not rebuilt."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()
+                       and "__pycache__" not in p.parts and not p.name.endswith(".pyc")):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def engine() -> str:
+    for name in ("podman", "docker"):
+        if shutil.which(name):
+            return name
+    raise RuntimeUnavailable("neither podman nor docker is installed: run scripts/setup.sh")
+
+
+def _current_hash(tool: str, reference: str) -> str | None:
+    proc = subprocess.run([tool, "image", "inspect", "--format",
+                           f"{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}", reference],
+                          capture_output=True, text=True, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def build(names: list[str], *, registry: str | None, tag: str | None, push: bool,
+          quiet: bool, say: Callable[[str], None]) -> list[str]:
+    """Build (or find up to date) the named images; returns the references produced."""
+    available = {s.name: s for s in sources()}
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise PatternError(f"no image {unknown[0]!r} in {default_root()} "
+                           f"(there are: {', '.join(available) or 'none'})")
+    chosen = [available[n] for n in names] if names else list(available.values())
+    tool = engine()
+    produced = []
+    for index, source in enumerate(chosen, start=1):
+        canonical = source.reference()
+        wanted = source_hash(source.folder)
+        if _current_hash(tool, canonical) == wanted:
+            say(f"[{index}/{len(chosen)}] {canonical}: up to date")
+        else:
+            say(f"[{index}/{len(chosen)}] {canonical}: building")
+            command = [tool, "build", "--build-arg", f"VERSION={source.version}",
+                       "--label", f"{HASH_LABEL}={wanted}", "-t", canonical, str(source.folder)]
+            if tool == "podman":
+                command.insert(2, "--pull=never")  # no registry here; bases are local
+            proc = subprocess.run(command, capture_output=quiet, text=True, check=False)
+            if proc.returncode != 0:
+                tail = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
+                raise PatternError(f"building {canonical} failed"
+                                   + (f": {tail[0]}" if tail else " (see the output above)"))
+        produced.append(canonical)
+        if registry or tag:
+            published = source.reference(registry or DEFAULT_REGISTRY, tag)
+            subprocess.run([tool, "tag", canonical, published], check=True)
+            produced.append(published)
+            if push:
+                say(f"pushing {published}")
+                if subprocess.run([tool, "push", published], check=False).returncode != 0:
+                    raise PatternError(f"pushing {published} failed (see the output above)")
+    return produced

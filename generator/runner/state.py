@@ -1,0 +1,68 @@
+"""Where `pattern run` keeps what it started, so status, logs and down can find it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .plan import ContainerPlan, PodPlan
+
+STATE_ENV = "SIDECAR_PATTERNS_STATE"
+
+
+def root() -> Path:
+    configured = os.environ.get(STATE_ENV)
+    if configured:
+        return Path(configured)
+    if os.geteuid() == 0:
+        return Path("/run/sidecar-patterns")  # tmpfs, like podman's own runtime state
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return Path(runtime, "sidecar-patterns") if runtime else Path.home() / ".cache/sidecar-patterns"
+
+
+def pod_dir(pod: str) -> Path:
+    return root() / "pods" / pod
+
+
+def save(plan: PodPlan) -> None:
+    folder = pod_dir(plan.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {k: v for k, v in asdict(plan).items() if k != "files"}
+    (folder / "plan.json").write_text(json.dumps(record, indent=1))
+
+
+def write_files(plan: PodPlan, files_root: Path) -> None:
+    """ConfigMap/Secret volumes as host folders, with the modes Kubernetes would give."""
+    base = files_root / plan.name
+    for volume in {v["name"] for v in plan.play["spec"].get("volumes", []) if "hostPath" in v
+                   and str(v["hostPath"]["path"]).startswith(str(base))}:
+        (base / volume).mkdir(parents=True, exist_ok=True)
+    for relative, (content, mode) in plan.files.items():
+        path = base / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        path.chmod(mode)
+
+
+def load(pod: str) -> PodPlan | None:
+    path = pod_dir(pod) / "plan.json"
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    containers = [ContainerPlan(**c) for c in data.pop("containers")]
+    data["host_ports"] = [tuple(p) for p in data["host_ports"]]
+    return PodPlan(containers=containers, **data)
+
+
+def known_pods() -> list[str]:
+    folder = root() / "pods"
+    return sorted(p.name for p in folder.iterdir() if (p / "plan.json").is_file()) \
+        if folder.is_dir() else []
+
+
+def forget(pod: str) -> None:
+    shutil.rmtree(pod_dir(pod), ignore_errors=True)
