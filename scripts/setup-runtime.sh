@@ -10,11 +10,12 @@
 #   debian    docker.io/library/debian:bookworm-slim, built here with debootstrap (minbase,
 #             slimmed like the official image, labelled as a local build)
 #   busybox   localhost/busybox:1.35-static (+ :latest): Debian's busybox-static on an empty root
+#   python    localhost/python3-debian:3.11-bookworm: Debian's python3 on the debian image (tests)
 #   selftest  kube play a tiny pod with a hostPort on 127.0.0.1, fetch its page, tear it down;
 #             not repeated until podman or containers.conf changes
 #
 # Environment knobs:
-#   SETUP_STEPS   steps to run, space separated (default: all five above)
+#   SETUP_STEPS   steps to run, space separated (default: all six above)
 #   FORCE_IMAGES  1 = rebuild both images and repeat the self-test even if done before
 #   DEBIAN_MIRROR default http://deb.debian.org/debian (security updates: "$DEBIAN_MIRROR-security")
 #
@@ -22,7 +23,7 @@
 # and exits 1; command output is kept in the log file that line names.
 set -Eeuo pipefail
 
-SETUP_STEPS=${SETUP_STEPS:-packages conf debian busybox selftest}
+SETUP_STEPS=${SETUP_STEPS:-packages conf debian busybox python selftest}
 FORCE_IMAGES=${FORCE_IMAGES:-0}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -31,6 +32,7 @@ PACKAGES=(podman runc conmon catatonit netavark aardvark-dns iptables debootstra
 CONF=/etc/containers/containers.conf
 DEBIAN_LOCAL=localhost/debian-debootstrap:bookworm-slim
 DEBIAN_ALIAS=docker.io/library/debian:bookworm-slim
+PYTHON_IMG=localhost/python3-debian:3.11-bookworm
 BUSYBOX_IMG=localhost/busybox:1.35-static  # Debian 12 ships busybox 1.35; also tagged :latest
 SELFTEST_MARK=/var/lib/containers/setup-runtime-selftest.ok
 SELFTEST_POD=setup-runtime-selftest
@@ -60,7 +62,8 @@ preflight() {
   userns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)
   ((userns > 0)) || fail "user namespaces are disabled (user.max_user_namespaces=$userns)"
   for step in $SETUP_STEPS; do
-    [[ " packages conf debian busybox selftest " == *" $step "* ]] || fail "unknown step '$step'"
+    [[ " packages conf debian busybox python selftest " == *" $step "* ]] \
+      || fail "unknown step '$step'"
   done
 }
 
@@ -193,6 +196,21 @@ sidecar-patterns setup-runtime.sh; not docker.io/library/busybox\"" \
   NOTE="built, $(image_mb "$BUSYBOX_IMG")"
 }
 
+# Test peers and app stand-ins run Debian's python3; honest name, not docker.io/library/python.
+step_python() {
+  if ! forced && have_image "$PYTHON_IMG"; then NOTE="present"; return; fi
+  local old; old=$(image_id "$PYTHON_IMG")
+  printf '%s\n' "FROM $DEBIAN_ALIAS" \
+    "RUN apt-get update && apt-get install -y --no-install-recommends python3 ca-certificates && rm -rf /var/lib/apt/lists/*" \
+    'ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1' \
+    "LABEL $DESCRIPTION=\"Debian 12 python3 (3.11), built locally by sidecar-patterns setup\"" \
+    'CMD ["python3"]' >"$WORK/python.Containerfile"
+  podman build -q --pull=never -t "$PYTHON_IMG" -f "$WORK/python.Containerfile" "$WORK" \
+    >>"$LOG" 2>&1
+  drop_untagged "$old" "$PYTHON_IMG"
+  NOTE="built, $(image_mb "$PYTHON_IMG")"
+}
+
 selftest_fingerprint() { echo "$(podman --version) $({ md5sum <"$CONF"; } 2>/dev/null || true)"; }
 
 free_port() {
@@ -260,8 +278,9 @@ trap 'fail "command failed at line $LINENO (log: $LOG)"' ERR
 run_step packages
 run_step conf
 STEP=podman
-if wants debian || wants busybox || wants selftest; then check_podman; fi
+if wants debian || wants busybox || wants python || wants selftest; then check_podman; fi
 run_step debian
 run_step busybox
+run_step python
 run_step selftest
 say "ready in $(seconds_since "$T_START")s"

@@ -13,7 +13,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "setup-runtime.sh"
 CONF = Path("/etc/containers/containers.conf")
 SELFTEST_MARK = Path("/var/lib/containers/setup-runtime-selftest.ok")
-STEPS = ("packages", "conf", "debian", "busybox", "selftest")
+STEPS = ("packages", "conf", "debian", "busybox", "python", "selftest")
 NOOP_NOTES = ("all installed", "up to date", "present", "passed before")
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to reach past preflight")
