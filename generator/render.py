@@ -8,6 +8,7 @@ as plain text and reach YAML only as one string value.
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from functools import cache
@@ -53,6 +54,20 @@ class RenderContext:
         }
 
 
+def _bytecode_cache(jinja2: Any) -> Any:
+    """Compiled templates kept between runs (a cold `pattern generate` saves ~10 ms);
+    SIDECAR_PATTERNS_NO_CACHE=1 or an unwritable cache folder turns it off."""
+    if os.environ.get("SIDECAR_PATTERNS_NO_CACHE"):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = base / "sidecar-patterns" / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
+
+
 @cache
 def _environments(root: Path) -> tuple[Any, Any]:
     # Imported here: jinja2 is the largest import, and `pattern list` never needs it.
@@ -61,6 +76,7 @@ def _environments(root: Path) -> tuple[Any, Any]:
     loader = jinja2.FileSystemLoader(str(root))
     common: dict[str, Any] = {
         "loader": loader,
+        "bytecode_cache": _bytecode_cache(jinja2),
         "undefined": jinja2.StrictUndefined,
         "keep_trailing_newline": True,
         "autoescape": False,
