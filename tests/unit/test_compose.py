@@ -113,11 +113,12 @@ def test_sidecar_named_like_the_app() -> None:
         build(SidecarRequest("file-server", "shop"))
 
 
-def test_sidecars_get_a_secure_context_by_default() -> None:
+def test_sidecars_get_a_secure_context_by_default_and_templates_add_to_it() -> None:
     sidecar = pod_spec_of(build(SEED)[-1])["initContainers"][0]  # type: ignore[index]
     assert sidecar["securityContext"] == {
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+        "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"},
+        "runAsUser": 65532, "runAsGroup": 65532}
 
 
 def test_hooks_and_resources_can_be_set_on_a_sidecar() -> None:
