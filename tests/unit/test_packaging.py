@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -20,11 +21,16 @@ def test_wheel_carries_the_catalogue_and_works_unpacked(tmp_path: Path) -> None:
     assert "generator/schemas/pattern.schema.yaml" in names
     assert "generator/_data/patterns/README.md" in names
     assert "generator/_data/images/README.md" in names
-    env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}
-    where = subprocess.run([sys.executable, "-c", "import generator; print(generator.__file__)"],
-                           env=env, capture_output=True, text=True, check=True).stdout
-    assert where.startswith(str(tmp_path / "site"))  # the unpacked wheel, not the checkout
-    listed = subprocess.run([sys.executable, "-m", "generator", "list", "-o", "json"],
+    # -S skips site, so the checkout's editable install cannot shadow the unpacked wheel; the
+    # dependencies come from this environment's site-packages, named explicitly.
+    dependencies = sysconfig.get_paths()["purelib"]
+    env = {"PYTHONPATH": f"{tmp_path / 'site'}:{dependencies}", "PATH": "/usr/bin:/bin"}
+    python = [sys.executable, "-S"]
+    where = subprocess.run([*python, "-c", "import generator; print(generator.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True,
+                           check=True).stdout
+    assert where.startswith(str(tmp_path / "site"))
+    listed = subprocess.run([*python, "-m", "generator", "list", "-o", "json"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert listed.returncode == 0, listed.stderr
     shipped = sorted(p.parent.name for p in (ROOT / "patterns").glob("*/pattern.yaml"))
