@@ -14,6 +14,7 @@ from .errors import PatternError, RuntimeUnavailable
 _PACKAGE = Path(__file__).resolve().parent
 DEFAULT_REGISTRY = "ghcr.io/sidecar-patterns"
 HASH_LABEL = "io.sidecar-patterns.source-hash"
+COMMON = "_common"
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,20 @@ def sources(root: Path | None = None) -> list[ImageSource]:
     return found
 
 
-def source_hash(folder: Path) -> str:
-    """Content hash of a build context, so an unchanged image is not rebuilt."""
+def common_context(root: Path | None = None) -> Path | None:
+    """Code several images share, given to builds as the named context `common`."""
+    folder = (root or default_root()) / COMMON
+    return folder if folder.is_dir() else None
+
+
+def source_hash(*folders: Path) -> str:
+    """Content hash of build contexts, so an unchanged image is not rebuilt."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()
-                       and "__pycache__" not in p.parts and not p.name.endswith(".pyc")):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()
+                           and "__pycache__" not in p.parts and not p.name.endswith(".pyc")):
+            digest.update(f"{folder.name}/{path.relative_to(folder)}".encode() + b"\0"
+                          + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -73,16 +82,20 @@ def build(names: list[str], *, registry: str | None, tag: str | None, push: bool
                            f"(there are: {', '.join(available) or 'none'})")
     chosen = [available[n] for n in names] if names else list(available.values())
     tool = engine()
+    common = common_context()
+    contexts = [common] if common else []
     produced = []
     for index, source in enumerate(chosen, start=1):
         canonical = source.reference()
-        wanted = source_hash(source.folder)
+        wanted = source_hash(source.folder, *contexts)
         if _current_hash(tool, canonical) == wanted:
             say(f"[{index}/{len(chosen)}] {canonical}: up to date")
         else:
             say(f"[{index}/{len(chosen)}] {canonical}: building")
             command = [tool, "build", "--build-arg", f"VERSION={source.version}",
                        "--label", f"{HASH_LABEL}={wanted}", "-t", canonical, str(source.folder)]
+            if common:
+                command[2:2] = ["--build-context", f"common={common}"]
             if tool == "podman":
                 command.insert(2, "--pull=never")  # no registry here; bases are local
             proc = subprocess.run(command, capture_output=quiet, text=True, check=False)

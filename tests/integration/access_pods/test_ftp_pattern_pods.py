@@ -1,0 +1,198 @@
+"""The ftp pattern in pods the generator makes: ftplib, plain and TLS, in passive mode through
+host ports published one to one, with the web app of the `uploads` example serving uploads."""
+
+from __future__ import annotations
+
+import ftplib
+import io
+import ssl
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from access_pods_support import documents, example_stack, secret
+from pods import RunningPod, running
+
+PORT, HTTP_PORT = 24021, 24080
+PASSIVE = (24110, 24114)
+ANON_PORT = 24031
+ANON_PASSIVE = (24130, 24132)
+USERS = {"alice": "s3cret:with:colons", "bob": "hunter2"}
+APP = "r2a-uploads"
+UPLOADS = "/var/www/uploads"
+
+pytestmark = pytest.mark.usefixtures("access_images")
+
+
+@dataclass(frozen=True)
+class Uploads:
+    pod: RunningPod
+    ca_file: Path
+
+
+def passive_publish(low: int, high: int) -> dict[int, int]:
+    return {port: port for port in range(low, high + 1)}
+
+
+def make_cert(directory: Path) -> tuple[str, str]:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(directory / "tls.key"), "-out", str(directory / "tls.crt")],
+                   check=True, capture_output=True)
+    return (directory / "tls.crt").read_text(), (directory / "tls.key").read_text()
+
+
+def users_secret(name: str) -> dict[str, Any]:
+    return secret(name, {"users": "".join(f"{u}:{p}\n" for u, p in USERS.items())})
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploads]:
+    work = tmp_path_factory.mktemp("ftp")
+    cert, key = make_cert(work)
+    stack = example_stack("ftp", "uploads")
+    stack["metadata"]["name"] = APP
+    # The example's network values are a cluster's; here clients reach 127.0.0.1 host ports.
+    sets = (f"ftp.passivePortMin={PASSIVE[0]}", f"ftp.passivePortMax={PASSIVE[1]}",
+            "ftp.masqueradeAddress=127.0.0.1")
+    docs = documents(stack, [users_secret("uploads-ftp-users"),
+                             secret("uploads-ftp-tls", {"tls.crt": cert, "tls.key": key})], sets)
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert [p["port"] for p in service["spec"]["ports"]] == [2121, *range(PASSIVE[0],
+                                                                          PASSIVE[1] + 1)]
+    publish = {2121: PORT, 8080: HTTP_PORT, **passive_publish(*PASSIVE)}
+    with running(docs, publish=publish) as (pod,):
+        pod.exec(APP, "sh", "-c", f"echo written by the app > {UPLOADS}/from-app.txt")
+        yield Uploads(pod, work / "tls.crt")
+
+
+def plain(port: int = PORT) -> ftplib.FTP:
+    ftp = ftplib.FTP()
+    ftp.connect("127.0.0.1", port, timeout=10)
+    return ftp
+
+
+def download(ftp: ftplib.FTP, name: str) -> bytes:
+    buffer = io.BytesIO()
+    ftp.retrbinary(f"RETR {name}", buffer.write)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def alice(uploads: Uploads) -> Iterator[ftplib.FTP]:
+    ftp = plain()
+    ftp.login("alice", USERS["alice"])
+    yield ftp
+    ftp.close()
+
+
+def test_plain_upload_is_served_by_the_app_and_owned_by_it(uploads: Uploads,
+                                                          alice: ftplib.FTP) -> None:
+    alice.storbinary("STOR report.csv", io.BytesIO(b"id,total\n1,42\n"))
+    alice.mkd("incoming")
+    alice.storbinary("STOR incoming/nested.txt", io.BytesIO(b"nested\n"))
+    owners = uploads.pod.exec(APP, "stat", "-c", "%u:%g", f"{UPLOADS}/report.csv",
+                              f"{UPLOADS}/incoming", f"{UPLOADS}/incoming/nested.txt")
+    assert owners.stdout.split() == ["1000:1000"] * 3
+    with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/uploads/report.csv",
+                                timeout=5) as response:
+        assert response.read() == b"id,total\n1,42\n"
+
+
+def test_plain_download_of_what_the_app_wrote(alice: ftplib.FTP) -> None:
+    assert download(alice, "from-app.txt") == b"written by the app\n"
+
+
+def test_tls_upload_and_download_with_the_secrets_certificate(uploads: Uploads) -> None:
+    ftp = ftplib.FTP_TLS(context=ssl.create_default_context(cafile=str(uploads.ca_file)))
+    ftp.connect("127.0.0.1", PORT, timeout=10)
+    try:
+        ftp.login("bob", USERS["bob"])  # ftplib sends AUTH TLS first; verified against the CA
+        ftp.prot_p()
+        assert isinstance(ftp.sock, ssl.SSLSocket)
+        ftp.storbinary("STOR tls.txt", io.BytesIO(b"over tls\n"))
+        assert download(ftp, "from-app.txt") == b"written by the app\n"
+    finally:
+        ftp.close()
+    assert uploads.pod.exec(APP, "cat", f"{UPLOADS}/tls.txt").stdout == "over tls\n"
+
+
+def test_pasv_announces_the_masquerade_address_and_the_range(alice: ftplib.FTP) -> None:
+    reply = alice.sendcmd("PASV")
+    numbers = [int(n) for n in reply[reply.index("(") + 1: reply.index(")")].split(",")]
+    assert numbers[:4] == [127, 0, 0, 1]
+    assert PASSIVE[0] <= numbers[4] * 256 + numbers[5] <= PASSIVE[1]
+
+
+def test_wrong_password_and_anonymous_are_refused(uploads: Uploads) -> None:
+    for user, password in (("alice", "not the password"), ("anonymous", "")):
+        ftp = plain()
+        with pytest.raises(ftplib.error_perm, match=r"^530"):
+            ftp.login(user, password)
+        ftp.close()
+
+
+def test_nothing_above_the_jail_is_reachable(alice: ftplib.FTP) -> None:
+    top = sorted(alice.nlst())
+    # Like a real chroot, '..' at the top stays at the top: the listing is still the uploads.
+    alice.cwd("../../..")
+    assert alice.pwd() == "/" and sorted(alice.nlst()) == top
+    for outside in ("/etc", "../etc", "/tmp", "/var/www"):
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            alice.cwd(outside)
+    for outside in ("/etc/passwd", "../etc/passwd", "../../etc/ftp-sidecar/users/users"):
+        with pytest.raises(ftplib.error_perm, match=r"^550"):
+            download(alice, outside)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: mod_vroot follows symlinks the app plants")
+def test_a_symlink_planted_by_the_app_does_not_escape(uploads: Uploads, alice: ftplib.FTP) -> None:
+    uploads.pod.exec(APP, "ln", "-sfn", "/etc", f"{UPLOADS}/escape")
+    try:
+        with pytest.raises(ftplib.error_perm):
+            download(alice, "escape/passwd")
+    finally:
+        uploads.pod.exec(APP, "rm", "-f", f"{UPLOADS}/escape")
+
+
+def test_anonymous_when_asked_for_is_read_only() -> None:
+    stack = {
+        "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
+        "metadata": {"name": "r2a-ftp-anon"},
+        "spec": {
+            "app": {"image": "localhost/busybox:1.35-static",
+                    "command": ["sh", "-c", "echo public > /data/notice.txt; "
+                                "trap 'exit 0' TERM; sleep 3600 & wait"],
+                    "securityContext": {"runAsUser": 1000, "runAsGroup": 1000}},
+            "sidecars": [{"pattern": "ftp", "values": {
+                "usersSecret": "anon-users", "anonymous": True, "tls": "off",
+                "passivePortMin": ANON_PASSIVE[0], "passivePortMax": ANON_PASSIVE[1],
+                "masqueradeAddress": "127.0.0.1"}}],
+        },
+    }
+    publish = {2121: ANON_PORT, **passive_publish(*ANON_PASSIVE)}
+    # A real grace period: `down` then waits for proftpd (and the app) to handle SIGTERM.
+    with running(documents(stack, [users_secret("anon-users")]), publish=publish,
+                 grace=10) as (pod,):
+        ftp = plain(ANON_PORT)
+        try:
+            ftp.login()
+            assert download(ftp, "notice.txt") == b"public\n"
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                ftp.storbinary("STOR x.txt", io.BytesIO(b"x"))
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                ftp.mkd("dir")
+            with pytest.raises(ftplib.error_perm, match=r"^550"):
+                ftp.delete("notice.txt")
+            with pytest.raises(ftplib.error_perm):
+                ftp.sendcmd("AUTH TLS")  # tls: off
+        finally:
+            ftp.close()
+        assert pod.exec("r2a-ftp-anon", "ls", "/data").stdout == "notice.txt\n"
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5, "proftpd did not stop promptly on SIGTERM"
