@@ -1,0 +1,3 @@
+from iaas_metadata.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Offline checks of the adapter's pure rules: EC2 zone shape, Host parsing, env twins,
+durations."""
+
+from __future__ import annotations
+
+import pytest
+from iaas_metadata.config import parse, seconds
+from iaas_metadata.ec2 import ec2_availability_zone
+from iaas_metadata.fields import Snapshot
+from iaas_metadata.server import host_name
+
+
+@pytest.mark.parametrize("region,zone,expected", [
+    ("eu-west-1", "eu-west-1b", "eu-west-1b"),          # AWS: unchanged
+    ("europe-west1", "europe-west1-b", "europe-west1b"),  # GCP
+    ("cn-hangzhou", "cn-hangzhou-h", "cn-hangzhouh"),    # Aliyun
+    ("westeurope", "2", "westeuropeb"),                  # Azure numbered zone
+    ("RegionOne", "nova", "RegionOnea"),                 # OpenStack with --region
+    ("westeurope", None, None),                          # no zone: nothing invented
+    (None, "nova", None),
+])
+def test_ec2_zone_keeps_the_region_when_the_last_character_is_dropped(
+    region: str | None, zone: str | None, expected: str | None
+) -> None:
+    shaped = ec2_availability_zone(region, zone)
+    assert shaped == expected
+    if shaped:
+        assert shaped[:-1] == region
+
+
+@pytest.mark.parametrize("header,name", [
+    ("localhost:8733", "localhost"), ("127.0.0.1", "127.0.0.1"), ("[::1]:8733", "::1"),
+    ("169.254.169.254:80", "169.254.169.254"),
+])
+def test_host_header_name(header: str, name: str) -> None:
+    assert host_name(header) == name
+
+
+def test_every_flag_has_an_env_twin_and_the_flag_wins() -> None:
+    env = {"IAAS_METADATA_PROVIDER": "gcp", "IAAS_METADATA_TTL": "5",
+           "IAAS_METADATA_EC2_DIALECT": "true", "IAAS_METADATA_REGION": "pek3"}
+    config = parse([], env)
+    assert (config.provider, config.ttl, config.ec2_dialect) == ("gcp", 5.0, True)
+    assert config.fallbacks["region"] == "pek3"
+    assert parse(["--provider", "azure"], env).provider == "azure"
+
+
+def test_unknown_expose_item_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(["--expose", "credentials"], {})
+    assert exc.value.code == 2
+
+
+def test_fallbacks_fill_only_missing_fields() -> None:
+    snap = Snapshot(values={"region": "eu-west-1"}, missing={"zone": "none"})
+    filled = snap.with_fallbacks({"region": "other", "zone": "z1"})
+    assert (filled.values["region"], filled.values["zone"]) == ("eu-west-1", "z1")
+    assert filled.document()["missing"].get("zone") is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("60", 60.0), ("0.5", 0.5), ("60s", 60.0), ("500ms", 0.5), ("1m30s", 90.0), ("1h", 3600.0),
+])
+def test_times_are_seconds_or_catalogue_durations(text: str, expected: float) -> None:
+    assert seconds(text) == expected
+    assert parse([], {"IAAS_METADATA_TTL": text}).ttl == expected
+
+
+@pytest.mark.parametrize("text", ["", "1x", "s", "10s junk", "-1s"])
+def test_other_times_are_usage_errors(text: str) -> None:
+    with pytest.raises(SystemExit) as exc:
+        parse(["--timeout", text], {})
+    assert exc.value.code == 2

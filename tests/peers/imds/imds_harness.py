@@ -1,0 +1,144 @@
+"""Start and stop the metadata peers and the adapter as local processes, for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PEER_SCRIPT = Path(__file__).with_name("imds_peer.py")
+REPO = Path(__file__).resolve().parents[3]
+ADAPTER_DIR = REPO / "images" / "iaas-metadata"
+PORT_RANGE = range(22000, 22800)  # this suite's share; 22800+ is for the image tests
+
+# Which adapter flag points each provider at a peer.
+ENDPOINT_FLAG = {
+    "aws": "--aws-endpoint", "aliyun": "--aliyun-endpoint", "gcp": "--gcp-endpoint",
+    "azure": "--azure-endpoint", "openstack": "--openstack-endpoint",
+    "qingcloud": "--qingcloud-endpoint",
+}
+
+_next_port = PORT_RANGE.start + (os.getpid() % 40) * 20
+
+
+def free_port() -> int:
+    """A port in this suite's range that nothing listens on right now."""
+    global _next_port
+    for _ in range(len(PORT_RANGE)):
+        port = _next_port
+        _next_port = PORT_RANGE.start + (_next_port + 1 - PORT_RANGE.start) % len(PORT_RANGE)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 22000-22799")
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode() if proc.stdout else ""
+            raise RuntimeError(f"process exited with {proc.returncode}: {out}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@dataclass
+class Peer:
+    cloud: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def requests(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.url}/__peer__/requests", timeout=5) as resp:
+            result: list[dict[str, Any]] = json.load(resp)
+            return result
+
+    def faults(self, **change: Any) -> None:
+        req = urllib.request.Request(f"{self.url}/__peer__/faults",
+                                     data=json.dumps(change).encode(), method="POST")
+        urllib.request.urlopen(req, timeout=5).close()
+
+
+def start_peer(cloud: str, *extra: str, port: int | None = None, wait: bool = True) -> Peer:
+    port = port or free_port()
+    cmd = [sys.executable, str(PEER_SCRIPT), "--cloud", cloud, "--port", str(port), *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if wait:
+        wait_listening(port, proc)
+    return Peer(cloud, port, proc)
+
+
+@dataclass
+class Adapter:
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def get(self, path: str, headers: dict[str, str] | None = None,
+            method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, dict(err.headers.items()), err.read()
+
+    def instance(self) -> dict[str, Any]:
+        status, _, body = self.get("/v1/instance")
+        assert status == 200, body
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.get("/readyz")[0] == 200:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"adapter not ready after {timeout}s: {self.get('/readyz')}")
+
+
+def start_adapter(*args: str, env: dict[str, str] | None = None) -> Adapter:
+    port = free_port()
+    cmd = [sys.executable, "-m", "iaas_metadata", "--listen", f"127.0.0.1:{port}", *args]
+    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ADAPTER_DIR),
+                **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env)
+    wait_listening(port, proc)
+    return Adapter(port, proc)
+
+
+def adapter_for(peer: Peer, *args: str) -> Adapter:
+    return start_adapter("--provider", peer.cloud, ENDPOINT_FLAG[peer.cloud], peer.url, *args)
