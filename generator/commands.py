@@ -299,7 +299,8 @@ def run_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str]
 def pod_status(pods: list[str], output: str) -> str:
     from .runner import state
 
-    names = pods or state.known_pods()
+    # Listing everything tolerates a pod another `pattern down` removes meanwhile.
+    names = pods or [p for p in state.known_pods() if state.load(p) is not None]
     if output == "json":
         rows = _status_rows(names)
         keys = ["pod", "container", "role", "state", "ready", "probe"]

@@ -1,19 +1,38 @@
 #!/usr/bin/env bash
-# Set everything up, then the main job: generate a pod from the catalogue, run it for real on
-# podman (native sidecar first, probes and hooks honoured), show it, and take it down.
+# Set everything up, then the main job: add an ssh sidecar to an unchanged app, run the pod for
+# real on podman, reach the app's data with a real ssh/scp client, and take the pod down.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH=$PWD/.venv/bin:$PATH SIDECAR_PATTERNS_CATALOGUE=$PWD/tests/fixtures/patterns
-out=$(mktemp -d)
-trap 'pattern down demo --grace-period 0 >/dev/null 2>&1 || true; rm -rf "$out"' EXIT
+export PATH=$PWD/.venv/bin:$PATH
+work=$(mktemp -d)
+trap 'pattern down demo --grace-period 0 >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+ssh-keygen -q -t ed25519 -N '' -C demo -f "$work/key"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+ssh_opts=(-i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
 set -x
 pattern list
-pattern generate --name demo --app-image localhost/busybox:1.35-static \
-  --app-command "sh -c 'while true; do date > /srv/share/now.txt; sleep 1; done'" \
-  --with file-server --set file-server.banner="served by a sidecar" -o "$out/demo.yaml"
-pattern validate "$out/demo.yaml"
-pattern run "$out/demo.yaml" --wait --publish 18080:8080 --verbose
-curl -fsS http://127.0.0.1:18080/ http://127.0.0.1:18080/now.txt
-pattern status
-pattern down demo --grace-period 5
+# The app is a stock busybox that writes into /data; it knows nothing about ssh.
+pattern generate -f - -o "$work/demo.yaml" <<STACK
+apiVersion: sidecar-patterns.io/v1alpha1
+kind: Stack
+metadata: {name: demo}
+spec:
+  app:
+    image: localhost/busybox:1.35-static
+    command: [sh, -c, 'echo "written by the app" > /data/report.txt; exec sleep 3600']
+    securityContext: {runAsUser: 1000, runAsGroup: 1000}
+  sidecars:
+    - pattern: ssh
+      values:
+        authorizedKeys: "$(cat "$work/key.pub")"
+STACK
+pattern validate "$work/demo.yaml"
+pattern run "$work/demo.yaml" --wait --publish "$port:2222" --verbose
+scp -P "$port" "${ssh_opts[@]}" "app@127.0.0.1:/data/report.txt" "$work/fetched.txt"
+cat "$work/fetched.txt"
+echo "uploaded over scp" > "$work/upload.txt"
+scp -P "$port" "${ssh_opts[@]}" "$work/upload.txt" "app@127.0.0.1:/data/upload.txt"
+podman exec demo-demo ls -ln /data
+pattern status demo
+pattern down demo
