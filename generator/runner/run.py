@@ -79,12 +79,23 @@ def _check_non_root(plan: PodPlan) -> None:
 # ---------------------------------------------------------------- up
 
 def pod_ip(pod: str, host_network: bool) -> str:
+    """The pod's address ('' while its infra container is not running)."""
     if host_network:
         return "127.0.0.1"
     infra = podman.check("pod", "inspect", pod, "--format", "{{.InfraContainerID}}").strip()
-    address = podman.check("inspect", infra, "--format",
-                           "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
-    return address or "127.0.0.1"
+    return podman.check("inspect", infra, "--format",
+                        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
+
+
+def _start_infra(plan: PodPlan) -> str:
+    """Start the pod's infra container, which owns the network namespace, and return the pod
+    IP: probes and hooks of the first containers need it before anything else runs."""
+    infra = podman.check("pod", "inspect", plan.name, "--format", "{{.InfraContainerID}}").strip()
+    podman.check("start", infra)
+    ip = pod_ip(plan.name, plan.host_network)
+    if not ip:
+        raise RuntimeUnavailable(f"pod {plan.name} has no IP address after its start")
+    return ip
 
 
 def _target(plan: PodPlan, container: ContainerPlan, ip: str) -> Target:
@@ -178,7 +189,7 @@ def up(plans: list[PodPlan], *, wait: bool, timeout: float, replace: bool = Fals
             play_file.chmod(0o600)
             podman.check("kube", "play", "--start=false", str(play_file))
             say(f"{plan.name}: created")
-            ip = pod_ip(plan.name, plan.host_network)
+            ip = _start_infra(plan)
             for container in plan.containers:
                 _start(plan, container, ip, deadline, say)
         if wait:

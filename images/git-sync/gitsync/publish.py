@@ -1,0 +1,143 @@
+"""Directory layout under --root and the atomic publish step.
+
+    <root>/<link>                 what the app reads (symlink or, with exchange, a directory)
+    <root>/.git-sync/repo.git     bare repository (objects only)
+    <root>/.git-sync/trees/<sha>  one checked-out tree per commit (git worktree)
+    <root>/.git-sync/published    hash of the published commit
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitsync.config import FULL_HASH
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+    link_name: str
+
+    @property
+    def meta(self) -> Path:
+        return self.root / ".git-sync"
+
+    @property
+    def repo(self) -> Path:
+        return self.meta / "repo.git"
+
+    @property
+    def trees(self) -> Path:
+        return self.meta / "trees"
+
+    @property
+    def link(self) -> Path:
+        return self.root / self.link_name
+
+    @property
+    def state(self) -> Path:
+        return self.meta / "published"
+
+    @property
+    def tmp_link(self) -> Path:
+        return self.meta / "link.tmp"
+
+
+def exchange(first: Path, second: Path) -> None:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE)."""
+    rc = _libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                         _RENAME_EXCHANGE)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(first), None, str(second))
+
+
+def exchange_supported(scratch: Path) -> bool:
+    a, b = scratch / "xchg-a", scratch / "xchg-b"
+    for p in (a, b):
+        p.mkdir(exist_ok=True)
+    try:
+        exchange(a, b)
+        return True
+    except OSError as exc:
+        if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False
+        raise
+    finally:
+        for p in (a, b):
+            p.rmdir()
+
+
+def remove_path(path: Path) -> list[str]:
+    """Delete a file, symlink or tree; return the errors instead of stopping at the first."""
+    errors: list[str] = []
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, onerror=lambda _f, p, e: errors.append(f"{p}: {e[1]}"))
+    return errors
+
+
+def read_published(layout: Layout) -> str | None:
+    """The commit the app currently sees, or None when nothing valid is published."""
+    link = layout.link
+    if link.is_symlink():
+        name = os.path.basename(os.readlink(link))
+        return name if FULL_HASH.match(name) and link.is_dir() else None
+    if link.is_dir() and layout.state.is_file():
+        name = layout.state.read_text().strip()
+        return name if FULL_HASH.match(name) else None
+    return None
+
+
+def _write_state(layout: Layout, sha: str) -> None:
+    tmp = layout.meta / "published.tmp"
+    tmp.write_text(sha + "\n")
+    os.replace(tmp, layout.state)
+
+
+def publish_symlink(layout: Layout, sha: str) -> None:
+    # Relative, so the app may mount the volume at any path and still follow it.
+    target = os.path.relpath(layout.trees / sha, layout.root)
+    remove_path(layout.tmp_link)
+    os.symlink(target, layout.tmp_link)
+    if layout.link.is_dir() and not layout.link.is_symlink():
+        exchange(layout.tmp_link, layout.link)  # switching from exchange mode
+        remove_path(layout.tmp_link)
+    else:
+        os.replace(layout.tmp_link, layout.link)
+    _write_state(layout, sha)
+
+
+def publish_exchange(layout: Layout, sha: str, previous: str | None) -> None:
+    """Swap the new tree into place as a real directory; the old one moves to trees/<previous>."""
+    tree = layout.trees / sha
+    if not layout.link.exists() and not layout.link.is_symlink():
+        os.rename(tree, layout.link)
+    else:
+        exchange(tree, layout.link)
+        if tree.is_symlink():
+            tree.unlink()  # switching from symlink mode
+        else:
+            retired = layout.trees / (previous or f"retired-{time.time_ns()}")
+            remove_path(retired)
+            tree.rename(retired)
+    _write_state(layout, sha)
+
+
+def prune_trees(layout: Layout, keep: set[str]) -> list[str]:
+    errors: list[str] = []
+    for entry in layout.trees.iterdir():
+        if entry.name not in keep:
+            errors += remove_path(entry)
+    return errors

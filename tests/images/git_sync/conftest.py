@@ -1,0 +1,44 @@
+"""Fixtures for the git-sync component tests: a real git daemon and the sidecar as a process."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "images" / "git-sync"))
+
+from gitsync_testkit import GitDaemon, Sidecar, Upstream, free_port, running_sidecar
+
+PORT_RANGE = (21000, 21799)
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port(*PORT_RANGE)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Upstream:
+    repo = Upstream(tmp_path / "srv")
+    repo.base.mkdir()
+    repo.create()
+    repo.commit_and_push()
+    return repo
+
+
+@pytest.fixture
+def daemon(upstream: Upstream) -> Iterator[GitDaemon]:
+    server = GitDaemon(upstream.base, free_port(*PORT_RANGE))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sidecar(tmp_path: Path, daemon: GitDaemon, port: int) -> Iterator[Sidecar]:
+    with running_sidecar(tmp_path, daemon.url(), port) as running:
+        yield running
