@@ -4,7 +4,7 @@
 # done it is a no-op in about a second. SKIP_RUNTIME=1 skips the container part.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
-started=$EPOCHREALTIME
+started=${EPOCHREALTIME/./}
 
 if [[ ${SKIP_RUNTIME:-0} != 1 ]]; then
   bash scripts/setup-runtime.sh
@@ -25,4 +25,5 @@ fi
 if [[ ${SKIP_RUNTIME:-0} != 1 ]] && [[ -n "$(ls images/*/VERSION 2>/dev/null)" ]]; then
   .venv/bin/pattern images build --quiet
 fi
-printf '[setup] ready in %.1f s\n' "$(bc <<<"$EPOCHREALTIME - $started" 2>/dev/null || echo 0)" >&2
+elapsed=$(( ${EPOCHREALTIME/./} - started ))
+printf '[setup] ready in %d.%01d s\n' $((elapsed / 1000000)) $((elapsed / 100000 % 10)) >&2
