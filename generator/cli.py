@@ -182,6 +182,106 @@ def validate_(
     typer.echo(f"{count} object(s) valid for Kubernetes {k8s_version}", err=True)
 
 
+FilesOption = Annotated[list[str] | None, _opt(
+    "--file", "-f", metavar="FILE",
+    help="Manifest file, folder (its .yaml/.yml/.json files) or '-' for stdin (repeatable).")]
+ManifestOutput = Annotated[Path | None, _opt(
+    "--output", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
+
+
+def _emit(text: str, notes: list[str], output: Path | None) -> None:
+    for note in notes:
+        typer.echo(note, err=True)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from .commands import write_manifest
+
+        write_manifest(output, text)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def inject(
+    file: FilesOption = None,
+    with_: Annotated[list[str] | None, _opt(
+        "--with", "-w", metavar="PATTERN",
+        help="A sidecar pattern to inject (repeatable); NAME=PATTERN names it otherwise.")] = None,
+    set_: Annotated[list[str] | None, _opt(
+        "--set", "-s", metavar="PATTERN.KEY=VALUE", help="A parameter value (repeatable).")] = None,
+    container: Annotated[str | None, _opt(
+        "--container", "-c", metavar="NAME",
+        help="The app container that gets the shared volumes (default: the first).")] = None,
+    k8s_version: Annotated[str, _opt(
+        help="Target Kubernetes X.Y; 1.29+ gets native sidecars.")] = DEFAULT_K8S_VERSION,
+    sidecar_mode: Annotated[str, _opt(
+        help="auto (by --k8s-version), native or classic.")] = "auto",
+    image_registry: Annotated[str | None, _opt(
+        help="Registry/prefix of the companion images (default ghcr.io/sidecar-patterns).")] = None,
+    output: ManifestOutput = None,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Add sidecar patterns to the pods of existing manifests (idempotent, exactly undoable).
+
+    Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs (also inside a
+    List) get the sidecars; every other document is written back unchanged, in order.
+    Annotate an object or its pod sidecar-patterns.io/inject: "false" to skip it. Injecting
+    again updates in place; `pattern uninject` removes exactly what was added.
+
+    \b
+    Examples:
+      pattern inject -f app.yaml --with file-server --set file-server.dir=/var/www
+      kubectl get deploy shop -o yaml | pattern inject -f - --with log-collector \\
+        | kubectl apply -f -
+      pattern inject -f k8s/ --with git-sync --container web -o injected.yaml
+    """
+    from .commands import InjectRequest, inject_manifests
+
+    text, notes = inject_manifests(InjectRequest(
+        files=file or [], patterns=with_ or [], assignments=set_ or [], container=container,
+        k8s_version=k8s_version, sidecar_mode=sidecar_mode, image_registry=image_registry,
+        catalogue=catalogue,
+    ))
+    _emit(text, notes, output)
+
+
+@app.command()
+def uninject(
+    file: FilesOption = None,
+    output: ManifestOutput = None,
+) -> None:
+    """Remove exactly what `pattern inject` added (its record says what), nothing else.
+
+    \b
+    Example:
+      pattern uninject -f injected.yaml -o app.yaml
+    """
+    from .commands import uninject_manifests
+
+    text, notes = uninject_manifests(file or [])
+    _emit(text, notes, output)
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="The new pattern's name (lowercase words and '-').")],
+    image: Annotated[str | None, _opt(
+        metavar="REF", help="The sidecar's image (default: ghcr.io/sidecar-patterns/NAME at "
+        "the version in images/NAME/VERSION, or 0.1.0).")] = None,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Scaffold a new pattern in the catalogue, ready for `pattern list` and the tests.
+
+    \b
+    Example:
+      pattern new my-helper && pattern show my-helper
+    """
+    from .commands import new_pattern
+
+    for path in new_pattern(name, image=image, root=catalogue):
+        typer.echo(f"wrote {path}", err=True)
+
+
 images_app = typer.Typer(help="Build the companion sidecar images.", no_args_is_help=True,
                          rich_markup_mode=None)
 app.add_typer(images_app, name="images")

@@ -13,7 +13,16 @@ from .catalogue import Catalogue, Pattern
 from .compose import compose
 from .errors import ManifestError, PatternError, UsageError, ValidationFailed
 from .output import table
-from .stack import KINDS, SIDECAR_MODES, Stack, load_stack, parse_k8s_version, with_sidecars
+from .stack import (
+    DEFAULT_K8S_VERSION,
+    KINDS,
+    SIDECAR_MODES,
+    SidecarRequest,
+    Stack,
+    load_stack,
+    parse_k8s_version,
+    with_sidecars,
+)
 from .values import parse_assignment
 from .yamlio import (
     HEADER,
@@ -343,3 +352,74 @@ def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
     for name in names:
         down(name, grace=grace, say=say or (lambda _: None))
     return names
+
+
+# ---------------------------------------------------------------- inject / uninject / new
+
+def parse_with(items: list[str]) -> tuple[SidecarRequest, ...]:
+    """`--with PATTERN` or `--with NAME=PATTERN` (a sidecar named otherwise than its pattern)."""
+    requests: list[SidecarRequest] = []
+    for item in items:
+        name, sep, pattern = item.partition("=")
+        if not sep:
+            name = pattern = item
+        if schema.validate(name, {"type": "string", "format": "dns-label"}, "--with"):
+            raise UsageError(f"--with {item!r}: the sidecar name must be a DNS label")
+        if name in {r.name for r in requests}:
+            raise UsageError(f"--with {item!r}: a sidecar is already named {name!r}; "
+                             "name one otherwise with --with NAME=PATTERN")
+        requests.append(SidecarRequest(pattern=pattern, name=name))
+    return tuple(requests)
+
+
+@dataclass(frozen=True)
+class InjectRequest:
+    files: list[str]
+    patterns: list[str]
+    assignments: list[str] = field(default_factory=list)
+    container: str | None = None
+    k8s_version: str = DEFAULT_K8S_VERSION
+    sidecar_mode: str = "auto"
+    image_registry: str | None = None
+    catalogue: Path | None = None
+
+
+def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
+    """The injected stream and the notes for stderr (skips, warnings, a summary)."""
+    from .inject import InjectOptions, inject, read_sources
+
+    parse_k8s_version(request.k8s_version)
+    if request.sidecar_mode not in SIDECAR_MODES:
+        raise UsageError(f"--sidecar-mode {request.sidecar_mode!r}: choose one of "
+                         f"{', '.join(SIDECAR_MODES)}")
+    options = InjectOptions(
+        requests=parse_with(request.patterns),
+        assignments=tuple(parse_assignment(text) for text in request.assignments),
+        container=request.container, k8s_version=request.k8s_version,
+        sidecar_mode=request.sidecar_mode, image_registry=request.image_registry,
+    )
+    result = inject(read_sources(request.files), options, _catalogue(request.catalogue))
+    return result.text, result.notes
+
+
+def uninject_manifests(files: list[str]) -> tuple[str, list[str]]:
+    from .inject import read_sources, uninject
+
+    result = uninject(read_sources(files))
+    return result.text, result.notes
+
+
+def write_manifest(path: Path, text: str) -> None:
+    """Write a manifest atomically: readers see the old or the new file, never half of one."""
+    if path.is_dir():
+        raise UsageError(f"--output {path}: is a directory")
+    try:
+        write_atomically(path, text)
+    except OSError as error:
+        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
+
+
+def new_pattern(name: str, *, image: str | None, root: Path | None) -> list[Path]:
+    from .scaffold import new_pattern as scaffold
+
+    return scaffold(name, image=image, root=root)

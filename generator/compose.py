@@ -7,7 +7,7 @@ wire shared volumes, place sidecars (native or classic), check the pod rules, wr
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import rules, workloads
@@ -118,14 +118,17 @@ def _container(name: str, rendered: Any, source: str) -> dict[str, Any]:
 
 
 @dataclass
-class _Pod:
-    """The pod under construction."""
+class PodParts:
+    """The pod under construction: the app and what the sidecars add around it."""
 
     app: dict[str, Any]
     sidecars: list[dict[str, Any]]
     one_shot: list[dict[str, Any]]
     volumes: list[dict[str, Any]]
     objects: list[dict[str, Any]]
+    native: bool = True
+    annotations: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)  # final, by sidecar name
 
 
 def _default_source(need: VolumeNeed, sidecar: Sidecar, prefix: str) -> dict[str, Any]:
@@ -137,7 +140,7 @@ def _default_source(need: VolumeNeed, sidecar: Sidecar, prefix: str) -> dict[str
     return {"emptyDir": {}}
 
 
-def _wire_volumes(pod: _Pod, sidecar: Sidecar, prefix: str) -> dict[str, str]:
+def _wire_volumes(pod: PodParts, sidecar: Sidecar, prefix: str) -> dict[str, str]:
     """Pod volume names for each of the sidecar's needs; app mounts added where declared."""
     request, pattern = sidecar.request, sidecar.pattern
     unknown = sorted(set(request.volumes) - {v.name for v in pattern.volumes})
@@ -189,7 +192,7 @@ def _mount_in_app(
     mounts.append(entry)
 
 
-def _add_sidecar(pod: _Pod, sidecar: Sidecar, stack: Stack, native: bool) -> None:
+def _add_sidecar(pod: PodParts, sidecar: Sidecar, stack: Stack, native: bool) -> None:
     request, pattern = sidecar.request, sidecar.pattern
     volumes = _wire_volumes(pod, sidecar, f"{stack.name}-{request.name}")
     context = RenderContext(
@@ -227,7 +230,7 @@ def _add_sidecar(pod: _Pod, sidecar: Sidecar, stack: Stack, native: bool) -> Non
         pod.objects += objects
 
 
-def build_pod_spec(pod: _Pod, stack: Stack, native: bool) -> dict[str, Any]:
+def build_pod_spec(pod: PodParts, stack: Stack, native: bool) -> dict[str, Any]:
     spec: dict[str, Any] = {}
     extra = copy.deepcopy(stack.pod)
     for reserved in ("containers", "volumes"):
@@ -249,31 +252,49 @@ def build_pod_spec(pod: _Pod, stack: Stack, native: bool) -> dict[str, Any]:
     return spec
 
 
+def add_sidecars(
+    stack: Stack,
+    catalogue: Catalogue,
+    assignments: list[Assignment],
+    app: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> PodParts:
+    """The stack's sidecars added around an app container and the pod's existing volumes.
+
+    `app` and `volumes` are copied, never changed: `pattern generate` builds a new pod from the
+    result, `pattern inject` takes from it what to add to an existing one.
+    """
+    native = use_native_sidecars(stack)
+    sidecars = _resolve_sidecars(stack, catalogue, assignments)
+    for sidecar in sidecars:
+        if sidecar.request.name == app.get("name"):
+            raise ComposeError(
+                f"sidecar {sidecar.request.name!r} has the app container's name: rename one"
+            )
+    pod = PodParts(app=copy.deepcopy(app), sidecars=[], one_shot=[],
+                   volumes=copy.deepcopy(volumes), objects=[], native=native)
+    for sidecar in sidecars:
+        _add_sidecar(pod, sidecar, stack, native)
+        pod.values[sidecar.request.name] = sidecar.values
+    if sidecars:
+        pod.annotations[PATTERNS_ANNOTATION] = ",".join(
+            f"{s.request.name}={s.pattern.name}@{s.pattern.version}" for s in sidecars
+        )
+        if not native:
+            pod.annotations[rules.SIDECARS_ANNOTATION] = ",".join(
+                s.request.name for s in sidecars)
+    return pod
+
+
 def compose(
     stack: Stack, catalogue: Catalogue, assignments: list[Assignment]
 ) -> list[dict[str, Any]]:
     """The documents to emit: supporting objects first, then the workload."""
-    native = use_native_sidecars(stack)
-    sidecars = _resolve_sidecars(stack, catalogue, assignments)
     app = copy.deepcopy(stack.app)
     app = {"name": app.pop("name", stack.name), **app}
-    for sidecar in sidecars:
-        if sidecar.request.name == app["name"]:
-            raise ComposeError(
-                f"sidecar {sidecar.request.name!r} has the app container's name: rename one"
-            )
-    pod = _Pod(app=app, sidecars=[], one_shot=[], volumes=copy.deepcopy(list(stack.volumes)),
-               objects=[])
-    for sidecar in sidecars:
-        _add_sidecar(pod, sidecar, stack, native)
-    spec = build_pod_spec(pod, stack, native)
-    annotations = dict(stack.annotations)
-    if sidecars:
-        annotations[PATTERNS_ANNOTATION] = ",".join(
-            f"{s.request.name}={s.pattern.name}@{s.pattern.version}" for s in sidecars
-        )
-        if not native:
-            annotations[rules.SIDECARS_ANNOTATION] = ",".join(s.request.name for s in sidecars)
+    pod = add_sidecars(stack, catalogue, assignments, app, list(stack.volumes))
+    spec = build_pod_spec(pod, stack, pod.native)
+    annotations = {**stack.annotations, **pod.annotations}
     workload = workloads.wrap(stack, spec, annotations)
     problems = rules.check_pod(
         workloads.pod_spec_of(workload) or {},

@@ -46,12 +46,14 @@ def check_pod(
     *,
     k8s_version: tuple[int, int],
     in_job: bool,
+    claim_templates: tuple[str, ...] = (),
 ) -> list[str]:
-    """Every rule the pod spec breaks, as `field: problem` lines."""
+    """Every rule the pod spec breaks, as `field: problem` lines. `claim_templates` are the
+    volumes a StatefulSet's volumeClaimTemplates add to each pod."""
     return [
         *_unique_names(spec),
         *_port_clashes(spec),
-        *_volume_problems(spec),
+        *_volume_problems(spec, claim_templates),
         *_sidecar_problems(spec, annotations, k8s_version, in_job),
     ]
 
@@ -87,8 +89,8 @@ def _port_clashes(spec: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _volume_problems(spec: dict[str, Any]) -> list[str]:
-    declared: set[str] = set()
+def _volume_problems(spec: dict[str, Any], claim_templates: tuple[str, ...]) -> list[str]:
+    declared: set[str] = set(claim_templates)
     problems = []
     for volume in spec.get("volumes") or []:
         name = volume.get("name")

@@ -89,8 +89,10 @@ def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
     if spec is not None and not problems:
         template = pod_template_of(obj) or {}
         annotations = (template.get("metadata") or {}).get("annotations")
+        claims = tuple(str((t.get("metadata") or {}).get("name"))
+                       for t in (obj.get("spec") or {}).get("volumeClaimTemplates") or [])
         problems += rules.check_pod(spec, annotations, k8s_version=version,
-                                    in_job=kind in {"Job", "CronJob"})
+                                    in_job=kind in {"Job", "CronJob"}, claim_templates=claims)
     return [f"{label}: {p}" for p in problems]
 
 

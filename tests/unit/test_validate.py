@@ -120,3 +120,16 @@ def test_agrees_with_the_jsonschema_library(obj: dict[str, Any]) -> None:
                           .replace("/api/_definitions.json#", "#"))
     reference = jsonschema.validators.validator_for(combined)(combined)
     assert (schema_problems(obj, version) == []) == reference.is_valid(obj)
+
+
+def test_statefulset_claim_templates_are_declared_volumes() -> None:
+    statefulset = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+        "spec": {"serviceName": "db", "selector": {"matchLabels": {"a": "db"}},
+                 "template": {"metadata": {"labels": {"a": "db"}}, "spec": {"containers": [
+                     {"name": "db", "image": "mariadb:11.4",
+                      "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}]}]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "1Gi"}}}}]}}
+    assert check_object(statefulset, "1.33") == []
