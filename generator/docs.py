@@ -54,6 +54,11 @@ def expected_files(catalogue: Catalogue, broken: list[str] | None = None) -> dic
             broken.append(str(error))
             continue
         readme = pattern.root / "README.md"
+        if not readme.is_file():
+            if broken is None:
+                raise PatternError(f"{readme}: missing (every pattern has a README)")
+            broken.append(f"{readme}: missing")
+            continue
         files[readme] = _replace_between(readme.read_text(encoding="utf-8"), START, END,
                                          parameter_table(pattern), readme)
         for stack_file in sorted((pattern.root / "examples").glob("*.stack.yaml")):
@@ -84,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     catalogue = Catalogue(args.catalogue)
     if args.check:
-        stale = stale_files(catalogue)
+        try:
+            stale = stale_files(catalogue)
+        except PatternError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         for path in stale:
             print(f"stale: {path} (run: python -m generator.docs --write)", file=sys.stderr)
         return 1 if stale else 0
