@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..errors import ManifestError, PatternError, RuntimeUnavailable
@@ -85,6 +86,16 @@ def pod_ip(pod: str, host_network: bool) -> str:
     infra = podman.check("pod", "inspect", pod, "--format", "{{.InfraContainerID}}").strip()
     return podman.check("inspect", infra, "--format",
                         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").strip()
+
+
+def _create_empty_dirs(plan: PodPlan) -> None:
+    """An emptyDir on Kubernetes is world-writable (0777); podman would give it to the first
+    container's uid with 0755, so an app and a sidecar with different uids could not share it."""
+    for volume in plan.podman_volumes:
+        podman.run("volume", "rm", "-f", volume)  # a leftover of an earlier run
+        podman.check("volume", "create", volume)
+        mountpoint = podman.check("volume", "inspect", volume, "--format", "{{.Mountpoint}}")
+        Path(mountpoint.strip()).chmod(0o777)
 
 
 def _start_infra(plan: PodPlan) -> str:
@@ -184,6 +195,7 @@ def up(plans: list[PodPlan], *, wait: bool, timeout: float, replace: bool = Fals
             state.save(plan)
             started.append(plan)
             state.write_files(plan, state.root() / "files")
+            _create_empty_dirs(plan)
             play_file = state.pod_dir(plan.name) / "play.yaml"
             play_file.write_text(dump_documents([plan.play]))
             play_file.chmod(0o600)

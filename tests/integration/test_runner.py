@@ -172,3 +172,21 @@ def test_missing_runtime_is_one_line(tmp_path: Path) -> None:
     assert result.code == 1 and result.stderr == (
         "error: podman is not installed: run scripts/setup.sh (Debian 12, as root)\n")
     assert PatternError
+
+
+def test_empty_dirs_are_shared_by_containers_with_different_uids() -> None:
+    writer = {"image": BUSYBOX, "volumeMounts": [{"name": "shared", "mountPath": "/shared"}]}
+    documents: list[dict[str, Any]] = [{
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "uids"}, "spec": {
+            "containers": [
+                {**writer, "name": "a", "securityContext": {"runAsUser": 1000},
+                 "command": ["sh", "-c", "touch /shared/a; exec sleep 600"]},
+                {**writer, "name": "b", "securityContext": {"runAsUser": 2000},
+                 "command": ["sh", "-c", "touch /shared/b; exec sleep 600"]}],
+            "volumes": [{"name": "shared", "emptyDir": {}}]}}]
+    with running(documents) as (pod,):
+        time.sleep(0.5)
+        listing = pod.exec("a", "ls", "-n", "/shared").stdout
+        assert " 1000 " in listing and " 2000 " in listing
+    volumes = subprocess.run(["podman", "volume", "ls", "-q"], capture_output=True, text=True)
+    assert "uids-shared" not in volumes.stdout.split()
