@@ -1,0 +1,148 @@
+"""The log-collector pattern in pods generated from it: every line of the app's three files
+reaches a real central server exactly once, in order, with its level and the pod's fields,
+across rotation, a sidecar SIGKILL, a receiver outage and a full buffer."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lc_support as lc
+import pytest
+from pods import running, stack_documents
+
+from generator.runner.run import down
+
+LINES = 40_000  # per file: 120,000 lines in all
+HOSTILE = 'a"b\\c`HOME` $(env HOME) ${MSG} \'x\' }; destination d { file("/tmp/p"); };'
+
+
+def _docs(name: str, values: dict[str, Any], **writer: Any) -> list[dict[str, Any]]:
+    return stack_documents(lc.stack(name, values, **writer), lc.CATALOGUE)
+
+
+def _stop_with_grace(name: str, grace: int) -> list[str]:
+    """`pattern down` as Kubernetes deletes a pod: preStop hooks, then SIGTERM."""
+    log: list[str] = []
+    down(name, grace=grace, say=log.append)
+    return log
+
+
+def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) -> None:
+    name = lc.unique("lc-syslog")
+    docs = _docs(name, {"host": lc.SYSLOG_HOST, "port": lc.SYSLOG_PORT},
+                 lines_per_file=LINES, rotate="rename", pause=0.02)
+    with running(docs) as (pod,):
+        lc.wait_until(lambda: "writer done" in pod.logs(name), 120, "the writer")
+        stopped = _stop_with_grace(pod.name, 30)
+    # The pod is gone: whatever arrives now was sent before, so the flush did its job.
+    records = lc.wait_for(lambda: lc.read_syslog(peers.out, name), 3 * LINES, 60, stall=10)
+    assert any("log-collector: preStop ran" in line for line in stopped), stopped
+    lc.assert_exact(records, LINES)
+    for letter, level in lc.LEVELS.items():
+        rec = next(r for r in records if r.message.startswith(letter))
+        assert rec.level == lc.SEVERITIES[level], rec
+        assert rec.fields == {"pod": name, "namespace": "default", "container": name,
+                              "app": name, "level": level, "file": f"{level}.log"}, rec
+
+
+def test_http_json_with_copytruncate_secret_headers_and_static_fields(peers: lc.Peers) -> None:
+    name = lc.unique("lc-http")
+    token = "Bearer " + HOSTILE
+    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+              "headersSecret": f"{name}-headers", "fields": {"team": "payments", "note": HOSTILE}}
+    headers = lc.secret(f"{name}-headers", {"http-headers": f"Authorization: {token}\n"})
+    docs = [headers, *_docs(name, values, lines_per_file=LINES // 2, rotate="copytruncate",
+                            quiet=2.0)]
+    with running(docs) as (pod,):
+        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * LINES // 2, 120)
+        counters = lc.health(pod.container("log-collector"))
+    lc.assert_exact(records, LINES // 2)
+    assert counters["dropped"] == 0 and counters["queued"] == 0, counters
+    for letter, level in lc.LEVELS.items():
+        rec = next(r for r in records if r.message.startswith(letter))
+        assert rec.level == level, rec
+        assert {k: v for k, v in rec.fields.items() if k != "timestamp"} == {
+            "pod": name, "namespace": "default", "container": name, "app": name,
+            "file": f"{level}.log", "team": "payments", "note": HOSTILE,
+            "auth": token, "path": f"/ingest/{name}"}, rec
+        assert rec.fields["timestamp"].startswith("20"), rec
+
+
+def test_sigkill_and_30s_outage_lose_nothing_and_prestop_flushes(peers: lc.Peers) -> None:
+    name = lc.unique("lc-kill")
+    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+              "flushTimeoutSeconds": 50}
+    docs = _docs(name, values, lines_per_file=LINES, rotate="rename", batch=200, pause=0.1)
+    with running(docs) as (pod,):
+        sidecar = pod.container("log-collector")
+        lc.wait_until(lambda: len(lc.read_http(peers.out, name)) > 1000, 60, "first records")
+        # SIGKILL, then the restart the kubelet would do: it resumes from its saved offsets.
+        lc.podman("kill", "-s", "KILL", sidecar)
+        lc.podman("start", sidecar)
+        peers.stop("http-sink")
+        try:
+            time.sleep(15)
+            during = lc.health(sidecar)
+            delivered = len(lc.read_http(peers.out, name))
+            time.sleep(15)
+            assert len(lc.read_http(peers.out, name)) == delivered, "arrived while down"
+            lc.wait_until(lambda: "writer done" in pod.logs(name), 30, "the writer")
+            queued = lc.health(sidecar)["queued"]
+        finally:
+            peers.start("http-sink")
+        # At once, while it reconnects: only the preStop flush can deliver what is left.
+        stopped = _stop_with_grace(pod.name, 60)
+    records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * LINES, 60, stall=10)
+    assert during["queued"] > 0 and during["dropped"] == 0, during  # buffering, as health says
+    assert queued > 0, "nothing was left for the preStop flush to deliver"
+    assert any("log-collector: preStop ran" in line for line in stopped), stopped
+    lc.assert_exact(records, LINES)
+
+
+def _drained(counters: dict[str, int], total: int) -> bool:
+    return counters.get("queued") == 0 and \
+        counters.get("written", 0) + counters.get("dropped", 0) >= total
+
+
+@pytest.mark.parametrize("when_full", ["block", "drop"])
+def test_full_buffer_blocks_or_drops_and_counts(peers: lc.Peers, when_full: str) -> None:
+    lines = 10_000
+    name = lc.unique(f"lc-{when_full}")
+    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+              "bufferSize": "1Mi", "whenFull": when_full}
+    docs = _docs(name, values, lines_per_file=lines, rotate="none", pause=0.0)
+    peers.stop("http-sink")
+    try:
+        with running(docs) as (pod,):
+            sidecar = pod.container("log-collector")
+            lc.wait_until(lambda: "writer done" in pod.logs(name), 60, "the writer")
+            time.sleep(5)
+            full = lc.health(sidecar)
+            peers.start("http-sink")
+            lc.wait_until(lambda: _drained(lc.health(sidecar), 3 * lines), 120, "the queue")
+            after = lc.health(sidecar)
+            records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 10, stall=3)
+    finally:
+        peers.start("http-sink")
+    report = lc.loss_report(records, lines)
+    lost = sum(r["lost"] for r in report.values())
+    assert sum(r["duplicated"] for r in report.values()) == 0, report
+    assert lost == after["dropped"], (report, after)  # the counter tells the truth
+    if when_full == "block":
+        assert full["dropped"] == 0 and lost == 0, (full, report)
+        assert 0 < full["queued"] < lines, full  # it stopped reading: the rest waited in files
+    else:
+        assert full["dropped"] > lines, full
+
+
+def test_elasticsearch_bulk_from_a_bulk_url(peers: lc.Peers) -> None:
+    lines = 2_000
+    name = lc.unique("lc-es")
+    docs = _docs(name, {"url": f"{lc.HTTP_URL}/{name}-logs/_bulk"}, lines_per_file=lines,
+                 rotate="none", pause=0.0)
+    with running(docs):
+        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 60)
+    lc.assert_exact(records, lines)  # the sink parsed every action + document pair
+    assert {r.fields["path"] for r in records} == {f"/{name}-logs/_bulk"}
+    assert {r.level for r in records} == set(lc.LEVELS.values())

@@ -1,0 +1,191 @@
+"""Helpers for the log-collector tests: stacks that use the pattern, the app stand-in, and what
+the central servers (tests/peers/logs/compose.yaml) stored, per pod.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[3]
+PEERS_DIR = Path(__file__).resolve().parent
+CATALOGUE = REPO / "patterns"
+PYTHON_IMAGE = "localhost/python3-debian:3.11-bookworm"
+SYSLOG_HOST, SYSLOG_PORT = "rsyslog", 23001
+HTTP_URL = "http://http-sink:23002"
+SD_ID = "logcollector@32473"
+LEVELS = {"E": "error", "W": "warning", "I": "info"}
+SEVERITIES = {"error": "err", "warning": "warning", "info": "info"}
+APP_UID = 12345
+
+
+@dataclass(frozen=True)
+class Peers:
+    """The central servers of compose.yaml: where they store, and their containers."""
+
+    out: Path
+    containers: dict[str, str]  # compose service -> container name
+
+    def stop(self, service: str) -> None:
+        podman("stop", "-t", "0", self.containers[service])
+
+    def start(self, service: str) -> None:
+        podman("start", self.containers[service])
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def stack(name: str, values: dict[str, Any], *, lines_per_file: int, rotate: str = "rename",
+          batch: int = 500, pause: float = 0.05, quiet: float = 0.0,
+          volumes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A stack: the writer app (its container is named like the stack, runs as its own uid)
+    plus the log-collector sidecar."""
+    env = {"WRITER_LINES_PER_FILE": lines_per_file, "WRITER_ROTATE": rotate,
+           "WRITER_BATCH": batch, "WRITER_PAUSE": pause, "WRITER_QUIET": quiet}
+    # The sidecar runs as the app's uid: podman 4.3 gives an emptyDir to the first container's
+    # uid with mode 0755 (Kubernetes makes it 0777), so another uid could not write it.
+    sidecar: dict[str, Any] = {"pattern": "log-collector",
+                               "values": {"uid": APP_UID, "gid": APP_UID, **values}}
+    if volumes:
+        sidecar["volumes"] = volumes
+    return {
+        "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
+        "metadata": {"name": name},
+        "spec": {
+            "app": {
+                "image": PYTHON_IMAGE, "imagePullPolicy": "IfNotPresent",
+                "command": ["python3", "-c", (PEERS_DIR / "writer.py").read_text()],
+                "env": [{"name": k, "value": str(v)} for k, v in env.items()],
+                "securityContext": {"runAsUser": APP_UID, "runAsGroup": APP_UID},
+            },
+            "sidecars": [sidecar],
+        },
+    }
+
+
+def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+            "stringData": data}
+
+
+@dataclass(frozen=True)
+class Record:
+    level: str
+    message: str
+    fields: dict[str, str]
+
+
+_SD_PARAM = re.compile(r'([A-Za-z0-9_.]+)="((?:[^"\\]|\\.)*)"')
+_SD_ELEMENT = re.compile(r"\[" + re.escape(SD_ID) + r'((?:[^\]"]|"(?:[^"\\]|\\.)*")*)\]')
+
+
+def read_syslog(out: Path, host: str) -> list[Record]:
+    """What rsyslog stored from one pod (its hostname): severity, our SD params, message."""
+    path = out / "syslog.tsv"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        severity, hostname, sd, msg = line.split("\t", 3)
+        if hostname != host:
+            continue
+        element = _SD_ELEMENT.search(sd)
+        params = _SD_PARAM.findall(element.group(1)) if element else []
+        fields = {k: re.sub(r"\\(.)", r"\1", v) for k, v in params}
+        records.append(Record(level=severity, message=msg, fields=fields))
+    return records
+
+
+def read_http(out: Path, pod: str) -> list[Record]:
+    """What the HTTP sink stored from one pod (stored before it answered 200)."""
+    path = out / "http.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        rec = entry["record"]
+        if rec.get("pod") != pod:
+            continue
+        fields = {k: str(v) for k, v in rec.items() if k not in ("message", "level")}
+        fields["auth"] = str(entry["auth"])
+        fields["path"] = str(entry.get("path"))
+        records.append(Record(level=rec.get("level", ""), message=rec["message"], fields=fields))
+    return records
+
+
+def wait_for(read: Callable[[], list[Record]], count: int, timeout: float,
+             stall: float = 30.0) -> list[Record]:
+    """Poll until `count` records arrived, nothing new came for `stall` s, or `timeout`."""
+    deadline = time.monotonic() + timeout
+    last_change, last_len = time.monotonic(), -1
+    records: list[Record] = []
+    while time.monotonic() < deadline:
+        records = read()
+        if len(records) >= count:
+            time.sleep(1.0)  # a duplicate that would follow arrives now, so the check sees it
+            return read()
+        if len(records) != last_len:
+            last_change, last_len = time.monotonic(), len(records)
+        elif time.monotonic() - last_change > stall:
+            break
+        time.sleep(0.5)
+    return records
+
+
+def loss_report(records: list[Record], lines_per_file: int) -> dict[str, dict[str, int]]:
+    """Per file: lines received, lost, duplicated and out of order."""
+    seqs: dict[str, list[int]] = {letter: [] for letter in LEVELS}
+    for rec in records:
+        letter, _, rest = rec.message.partition(":")
+        seqs[letter].append(int(rest.split(" ", 1)[0]))
+    report = {}
+    for letter, seq in seqs.items():
+        seen = set(seq)
+        report[LEVELS[letter]] = {
+            "received": len(seq),
+            "lost": lines_per_file - len(seen & set(range(lines_per_file))),
+            "duplicated": len(seq) - len(seen),
+            "out_of_order": sum(1 for a, b in itertools.pairwise(seq) if b < a),
+        }
+    return report
+
+
+def assert_exact(records: list[Record], lines_per_file: int) -> None:
+    """Every file's sequence arrived exactly once and in order."""
+    report = loss_report(records, lines_per_file)
+    zero = {"lost": 0, "duplicated": 0, "out_of_order": 0}
+    assert all({k: r[k] for k in zero} == zero for r in report.values()), report
+
+
+def health(container: str) -> dict[str, int]:
+    """The sidecar's counters, from the image's own health command (as a probe runs it)."""
+    proc = subprocess.run(["podman", "exec", container, "log-collector-health"],
+                          capture_output=True, text=True, check=False)
+    words = proc.stdout.split()
+    if not words or words[0] != "ok":
+        return {}
+    return {k: int(v) for k, v in (w.split("=") for w in words[1:])}
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check,
+                          timeout=120)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.5)
