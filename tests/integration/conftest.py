@@ -3,6 +3,9 @@ pytest-docker through podman-compose."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from pods import require_runtime
 
@@ -16,7 +19,9 @@ def _runtime() -> None:
 # zero stop timeout keeps teardown under a second.
 @pytest.fixture(scope="session")
 def docker_compose_command() -> str:
-    return "podman-compose"
+    # The one installed beside this interpreter: the test command does not activate the venv.
+    beside = Path(sys.executable).parent / "podman-compose"
+    return str(beside) if beside.is_file() else "podman-compose"
 
 
 @pytest.fixture(scope="session")
