@@ -18,7 +18,7 @@ from .stack import DEFAULT_K8S_VERSION
 
 app = typer.Typer(
     name="pattern",
-    help="Kubernetes sidecar patterns: list the catalogue, generate pods, validate manifests.",
+    help="Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them.",
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -43,7 +43,7 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    """Kubernetes sidecar patterns: list the catalogue, generate pods, validate manifests."""
+    """Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them."""
 
 
 @app.command("list")
