@@ -20,12 +20,12 @@ from .catalogue import (
     VolumeNeed,
 )
 from .errors import CatalogueError, ComposeError, InvalidValues, UsageError
+from .images import DEFAULT_REGISTRY
 from .render import RenderContext, render_yaml
 from .stack import SidecarRequest, Stack, parse_k8s_version
 from .values import Assignment, resolve
 
 PATTERNS_ANNOTATION = "sidecar-patterns.io/patterns"
-DEFAULT_REGISTRY = "ghcr.io/sidecar-patterns"
 NATIVE_BY_DEFAULT_SINCE = (1, 29)
 
 SIDECAR_SECURITY_DEFAULTS: dict[str, Any] = {

@@ -30,6 +30,7 @@ from sidecar_common import (
     prepare_state_dir,
     write_private,
 )
+from sidecar_common import warn as sidecar_warn
 
 PROGRAM = "ftp-sidecar"
 ENV_PREFIX = "FTP_"
@@ -55,8 +56,7 @@ class Settings:
     umask: str
 
 
-def warn(message: str) -> None:
-    print(f"{PROGRAM}: WARNING: {message}", file=sys.stderr, flush=True)
+warn = partial(sidecar_warn, PROGRAM)
 
 
 def build_parser() -> argparse.ArgumentParser:

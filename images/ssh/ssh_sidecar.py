@@ -32,6 +32,7 @@ from sidecar_common import (
     prepare_state_dir,
     write_private,
 )
+from sidecar_common import warn as sidecar_warn
 
 PROGRAM = "ssh-sidecar"
 ENV_PREFIX = "SSH_"
@@ -59,8 +60,7 @@ class Identity:
     shell: str
 
 
-def warn(message: str) -> None:
-    print(f"{PROGRAM}: WARNING: {message}", file=sys.stderr, flush=True)
+warn = partial(sidecar_warn, PROGRAM)
 
 
 def build_parser() -> argparse.ArgumentParser:
