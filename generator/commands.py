@@ -287,11 +287,13 @@ def _parse_publish(items: list[str]) -> dict[int, int]:
 def _status_rows(pods: list[str]) -> list[list[str]]:
     from .runner.run import status
 
-    return [[r.pod, r.container, r.role, r.state, r.ready, r.detail] for r in status(pods)]
+    return [[r.pod, r.container, r.role, r.state, r.ready, r.live, r.detail]
+            for r in status(pods)]
 
 
 def _status_table(pods: list[str]) -> str:
-    return table(["POD", "CONTAINER", "ROLE", "STATE", "READY", "PROBE"], _status_rows(pods))
+    return table(["POD", "CONTAINER", "ROLE", "STATE", "READY", "LIVE", "READINESS PROBE"],
+                 _status_rows(pods))
 
 
 def run_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str], replace: bool,
@@ -312,7 +314,7 @@ def pod_status(pods: list[str], output: str) -> str:
     names = pods or [p for p in state.known_pods() if state.load(p) is not None]
     if output == "json":
         rows = _status_rows(names)
-        keys = ["pod", "container", "role", "state", "ready", "probe"]
+        keys = ["pod", "container", "role", "state", "ready", "live", "readiness_probe"]
         return json.dumps([dict(zip(keys, r, strict=True)) for r in rows], indent=2) + "\n"
     if output != "table":
         raise UsageError(f"--output {output!r}: choose table or json")

@@ -222,6 +222,7 @@ class ContainerStatus:
     role: str
     state: str
     ready: str
+    live: str  # the livenessProbe now; podman restarts nothing on it, so it is only reported
     detail: str
 
 
@@ -242,20 +243,23 @@ def _container_status(plan: PodPlan, container: ContainerPlan, ip: str) -> Conta
     name = podman.container_name(plan.name, container.name)
     inspected = podman.run("inspect", name, "--format", "{{.State.Status}} {{.State.ExitCode}}")
     if inspected.code != 0:
-        return ContainerStatus(plan.name, container.name, container.role, "missing", "-", "")
+        return ContainerStatus(plan.name, container.name, container.role, "missing", "-", "-", "")
     status_word, exit_code = inspected.stdout.split()
     if status_word != "running":
         word = "completed" if container.role == "init" and exit_code == "0" else \
             f"{status_word} ({exit_code})"
         return ContainerStatus(plan.name, container.name, container.role, word,
-                               "-" if container.role == "init" else "no", "")
-    probe = container.readiness
-    if probe is None:
+                               "-" if container.role == "init" else "no", "-", "")
+    target = _target(plan, container, ip)
+    live = "-"
+    if container.liveness is not None:
+        live = "yes" if probe_once(container.liveness, target).ok else "no"
+    if container.readiness is None:
         return ContainerStatus(plan.name, container.name, container.role, "running", "yes",
-                               "no readinessProbe")
-    outcome: Outcome = probe_once(probe, _target(plan, container, ip))
+                               live, "no readinessProbe")
+    outcome: Outcome = probe_once(container.readiness, target)
     return ContainerStatus(plan.name, container.name, container.role, "running",
-                           "yes" if outcome.ok else "no", outcome.detail)
+                           "yes" if outcome.ok else "no", live, outcome.detail)
 
 
 def logs(pod: str, container: str | None, *, follow: bool, tail: int | None) -> int:

@@ -3,6 +3,7 @@ postStart and preStop hooks; and it leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -94,6 +95,9 @@ def test_cli_run_status_logs_down(tmp_path: Path) -> None:
         rows = [line.split()[:5] for line in started.stdout.splitlines()]
         assert rows[0] == ["POD", "CONTAINER", "ROLE", "STATE", "READY"]
         assert ["clirun", "file-server", "sidecar", "running", "yes"] in rows
+        status = json.loads(run_pattern("status", "clirun", "-o", "json").stdout)
+        sidecar = next(r for r in status if r["container"] == "file-server")
+        assert sidecar["live"] == "yes" and sidecar["readiness_probe"].startswith("exec ")
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
