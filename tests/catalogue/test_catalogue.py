@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,43 @@ def test_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Patter
     assert _shape(result) == _shape(baseline)
     if text:
         assert any(text in leaf for leaf in _strings(result))
+
+
+def _nested_string_paths() -> list[tuple[Catalogue, Pattern, str, tuple[str, ...]]]:
+    """Strings inside object and array-of-object parameters (e.g. files[].glob)."""
+    found = []
+    for catalogue, pattern in PATTERNS:
+        for key, prop in pattern.parameter_properties.items():
+            inner = prop.get("items", {}) if prop["type"] == "array" else prop
+            for name, child in (inner.get("properties") or {}).items():
+                if "string" in child.get("type", ""):
+                    found.append((catalogue, pattern, key, (name,)))
+    return found
+
+
+NESTED = _nested_string_paths()
+
+
+@pytest.mark.parametrize(("catalogue", "pattern", "key", "path"), NESTED,
+                         ids=[f"{p.name}.{k}.{'.'.join(s)}" for _, p, k, s in NESTED])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.one_of(st.text(), st.sampled_from(["a: b", "x\n- y", "'\"`", "}\n;", "{{ 1 }}"])))
+def test_nested_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Pattern,
+                                                  key: str, path: tuple[str, ...],
+                                                  text: str) -> None:
+    base_values = required_values(pattern)
+    prop = pattern.parameter_properties[key]
+    sample = copy.deepcopy(base_values.get(key, prop.get("default", prop["examples"][0])))
+    target = sample[0] if prop["type"] == "array" else sample
+    if not isinstance(target, dict):
+        return
+    baseline = render(catalogue, pattern, {**base_values, key: sample})
+    target[path[0]] = text
+    try:
+        result = render(catalogue, pattern, {**base_values, key: sample})
+    except PatternError:
+        return
+    assert _shape(result) == _shape(baseline)
 
 
 def test_broken_patterns_are_reported_with_their_file(tmp_path: Path) -> None:
