@@ -139,6 +139,10 @@ def test_short_lived_tokens_are_renewed_before_use(
     adapter = start_adapter("--ttl", "0.5", peer=peer)
     adapter.wait_ready()
     time.sleep(2.5)
+    # Fresh data again within a moment (a loaded machine may let one 0.5 s refresh fail).
+    deadline = time.monotonic() + 5
+    while adapter.instance()["stale"] and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert adapter.instance()["stale"] is False
     # A 6 s token with a 5 s safety margin is renewed about every second.
     assert len([r for r in peer.requests() if r["method"] == "PUT"]) >= 2
