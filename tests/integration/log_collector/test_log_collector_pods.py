@@ -77,12 +77,15 @@ def test_sigkill_and_30s_outage_lose_nothing_and_prestop_flushes(peers: lc.Peers
     with running(docs) as (pod,):
         sidecar = pod.container("log-collector")
         lc.wait_until(lambda: len(lc.read_http(peers.out, name)) > 1000, 60, "first records")
-        # SIGKILL, then the restart the kubelet would do: it resumes from its saved offsets.
-        lc.podman("kill", "-s", "KILL", sidecar)
-        lc.podman("start", sidecar)
         peers.stop("http-sink")
         try:
-            time.sleep(15)
+            # SIGKILL during the outage, then the restart the kubelet would do: it resumes from
+            # its saved offsets. (Killed while the sink answers, the batch in flight may be
+            # sent twice: delivery is at-least-once.)
+            time.sleep(2)
+            lc.podman("kill", "-s", "KILL", sidecar)
+            lc.podman("start", sidecar)
+            time.sleep(13)
             during = lc.health(sidecar)
             delivered = len(lc.read_http(peers.out, name))
             time.sleep(15)
@@ -97,7 +100,9 @@ def test_sigkill_and_30s_outage_lose_nothing_and_prestop_flushes(peers: lc.Peers
     assert during["queued"] > 0 and during["dropped"] == 0, during  # buffering, as health says
     assert queued > 0, "nothing was left for the preStop flush to deliver"
     assert any("log-collector: preStop ran" in line for line in stopped), stopped
-    lc.assert_exact(records, LINES)
+    # A batch the sink stored just before the SIGKILL is sent again: at most one batch
+    # (the default batchLines, 1000) may repeat; nothing may be lost.
+    lc.assert_no_loss(records, LINES, max_duplicated=1000)
 
 
 def _drained(counters: dict[str, int], total: int) -> bool:
