@@ -33,15 +33,10 @@ from .yamlio import (
     write_atomically,
 )
 
-
-def _catalogue(root: Path | None) -> Catalogue:
-    return Catalogue(root)
-
-
 # ---------------------------------------------------------------- list / show
 
 def list_patterns(output: str, root: Path | None) -> str:
-    patterns = _catalogue(root).all()
+    patterns = Catalogue(root).all()
     if output == "json":
         return json.dumps([
             {"name": p.name, "version": p.version, "summary": p.summary,
@@ -83,7 +78,7 @@ def example_command(pattern: Pattern) -> str:
 
 
 def show_pattern(name: str, output: str, root: Path | None) -> str:
-    pattern = _catalogue(root).get(name)
+    pattern = Catalogue(root).get(name)
     if output == "json":
         return json.dumps({
             "name": pattern.name, "version": pattern.version, "summary": pattern.summary,
@@ -200,7 +195,7 @@ def build_stack(request: GenerateRequest) -> Stack:
 def generate_manifest(request: GenerateRequest) -> str:
     stack = build_stack(request)
     assignments = [parse_assignment(text) for text in request.assignments]
-    documents = compose(stack, _catalogue(request.catalogue), assignments)
+    documents = compose(stack, Catalogue(request.catalogue), assignments)
     if request.validate:
         from .validate import check_documents
 
@@ -263,7 +258,7 @@ def load_runnable(path: str, root: Path | None) -> list[dict[str, Any]]:
     if len(documents) == 1 and isinstance(documents[0], dict) \
             and documents[0].get("kind") == "Stack":
         stack = stack_from_dict(documents[0], source)
-        return compose(stack, _catalogue(root), [])
+        return compose(stack, Catalogue(root), [])
     objects = [obj for _, obj in iter_mappings(documents)]
     if len(objects) != len(documents) and not any(
             isinstance(d, dict) and d.get("kind") == "List" for d in documents):
@@ -400,7 +395,7 @@ def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
         container=request.container, k8s_version=request.k8s_version,
         sidecar_mode=request.sidecar_mode, image_registry=request.image_registry,
     )
-    result = inject(read_sources(request.files), options, _catalogue(request.catalogue))
+    result = inject(read_sources(request.files), options, Catalogue(request.catalogue))
     return result.text, result.notes
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ManifestError, PatternError, RuntimeUnavailable
 from ..yamlio import dump_documents
 from . import podman, state
-from .plan import ContainerPlan, PodPlan
+from .plan import ContainerPlan, PodPlan, plan_documents
 from .probes import Outcome, Target, probe_once, run_action, wait_until
 
 Say = Callable[[str], None]
@@ -319,8 +319,6 @@ def _stop_group(plan: PodPlan, group: list[ContainerPlan], ip: str, deadline: fl
 
 
 def documents_to_plans(documents: list[dict[str, Any]], publish: dict[int, int]) -> list[PodPlan]:
-    from .plan import plan_documents
-
     if not documents:
         raise ManifestError("nothing to run: the input has no documents")
     return plan_documents(documents, publish, str(state.root() / "files"))
