@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -214,11 +213,20 @@ def test_injecting_new_values_then_uninjecting_restores_the_bytes(
     assert_restored(uninject([parse_stream(updated, "y.yaml")]).text, text)
 
 
-@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 def test_most_generated_streams_round_trip_byte_for_byte() -> None:
-    """The byte-exact branch above is the common one, not a rare one."""
-    samples = [streams().example() for _ in range(30)]
-    assert sum(rewritten(s) == s for s in samples) >= 20
+    """The byte-exact branch above is the common one, not a rare one. The 30 streams come from
+    a derandomized run, so the proportion is the same on every machine."""
+    samples: list[str] = []
+
+    @settings(max_examples=30, derandomize=True, database=None, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(text=streams())
+    def collect(text: str) -> None:
+        samples.append(text)
+
+    collect()
+    assert len(samples) >= 30
+    assert sum(rewritten(s) == s for s in samples[:30]) >= 20
 
 
 @settings(max_examples=60, deadline=None)
