@@ -10,10 +10,10 @@ from typing import Any
 
 from . import schema
 from .errors import CatalogueError
+from .shipped import package_file, shipped_folder
 from .yamlio import load_documents, read_text
 
 CATALOGUE_ENV = "SIDECAR_PATTERNS_CATALOGUE"
-_PACKAGE = Path(__file__).resolve().parent
 TEMPLATE_CONTAINER = "container.yaml.j2"
 TEMPLATE_INIT = "init-container.yaml.j2"
 TEMPLATE_OBJECTS = "objects.yaml.j2"
@@ -76,17 +76,12 @@ class Pattern:
 def default_root() -> Path:
     """The catalogue folder: $SIDECAR_PATTERNS_CATALOGUE, the installed copy, or the checkout's."""
     configured = os.environ.get(CATALOGUE_ENV)
-    if configured:
-        return Path(configured)
-    installed = _PACKAGE / "_data" / "patterns"
-    if installed.is_dir():
-        return installed
-    return _PACKAGE.parent / "patterns"
+    return Path(configured) if configured else shipped_folder("patterns")
 
 
 @cache
 def meta_schema() -> dict[str, Any]:
-    text, source = read_text(str(_PACKAGE / "schemas" / "pattern.schema.yaml"))
+    text, source = read_text(str(package_file("schemas", "pattern.schema.yaml")))
     loaded: dict[str, Any] = load_documents(text, source)[0]
     return loaded
 

@@ -20,8 +20,8 @@ from .catalogue import (
     VolumeNeed,
 )
 from .errors import CatalogueError, ComposeError, InvalidValues, UsageError
-from .images import DEFAULT_REGISTRY
 from .render import RenderContext, render_yaml
+from .shipped import DEFAULT_REGISTRY
 from .stack import SidecarRequest, Stack, parse_k8s_version
 from .values import Assignment, resolve
 
@@ -204,6 +204,9 @@ def _add_sidecar(pod: PodParts, sidecar: Sidecar, stack: Stack, native: bool) ->
         native=native,
         pattern_name=pattern.name,
         pattern_version=pattern.version,
+        app=str(pod.app.get("name", stack.name)),
+        labels={workloads.NAME_LABEL: stack.name, **stack.labels},
+        selector={workloads.NAME_LABEL: stack.name},
     )
     source = f"{pattern.name}/templates/{TEMPLATE_CONTAINER}"
     container = _container(request.name, render_yaml(pattern, TEMPLATE_CONTAINER, context), source)

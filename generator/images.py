@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PatternError, RuntimeUnavailable
+from .shipped import DEFAULT_REGISTRY, shipped_folder
 
-_PACKAGE = Path(__file__).resolve().parent
-DEFAULT_REGISTRY = "ghcr.io/sidecar-patterns"
 HASH_LABEL = "io.sidecar-patterns.source-hash"
 COMMON = "_common"
 
@@ -28,8 +27,7 @@ class ImageSource:
 
 
 def default_root() -> Path:
-    installed = _PACKAGE / "_data" / "images"
-    return installed if installed.is_dir() else _PACKAGE.parent / "images"
+    return shipped_folder("images")
 
 
 def sources(root: Path | None = None) -> list[ImageSource]:

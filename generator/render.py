@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
 from .catalogue import Pattern
 from .errors import CatalogueError, InvalidValues, ManifestError
+from .shipped import shipped_folder
 from .yamlio import load_documents, quote
 
 
@@ -28,9 +29,14 @@ def _fail(message: str) -> NoReturn:
     raise _TemplateFailure(message)
 
 
+class YamlBlock(str):
+    """Text made by a shared block (`lib.…`): its values were quoted inside, so it is placed
+    as it is. Only the blocks make one; a user value is never one."""
+
+
 @dataclass(frozen=True)
 class RenderContext:
-    """What every template of one sidecar instance sees."""
+    """What every template of one sidecar instance sees (patterns/AUTHORING.md lists it)."""
 
     instance: str
     workload: str
@@ -40,6 +46,9 @@ class RenderContext:
     native: bool
     pattern_name: str
     pattern_version: str
+    app: str = "app"
+    labels: dict[str, str] = field(default_factory=dict)
+    selector: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +60,32 @@ class RenderContext:
             "volumes": self.volumes,
             "native": self.native,
             "pattern": {"name": self.pattern_name, "version": self.pattern_version},
+            "app": self.app,
+            "labels": dict(self.labels),
+            "selector": dict(self.selector),
         }
+
+
+class _Blocks:
+    """`lib` in templates: the macros of _lib/sidecar.j2, whose output is placed as it is."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        macro = getattr(self._module, name, None)
+        if macro is None or name.startswith("_"):
+            raise AttributeError(f"lib has no block {name!r}")
+
+        def block(*args: Any, **kwargs: Any) -> YamlBlock:
+            # Blank lines are dropped, so a macro may lay out its Jinja tags freely.
+            lines = str(macro(*args, **kwargs)).splitlines()
+            return YamlBlock("\n".join(line for line in lines if line.strip()))
+        return block
+
+
+def _finalize(value: Any) -> str:
+    return value if isinstance(value, YamlBlock) else quote(value)
 
 
 def _bytecode_cache(jinja2: Any) -> Any:
@@ -68,12 +102,18 @@ def _bytecode_cache(jinja2: Any) -> Any:
     return jinja2.FileSystemBytecodeCache(str(folder))
 
 
+LIB_TEMPLATE = "_lib/sidecar.j2"
+
+
 @cache
 def _environments(root: Path) -> tuple[Any, Any]:
+    """Jinja environments for one pattern's templates folder. `_lib/…` resolves in the
+    pattern's catalogue, else in the shipped one."""
     # Imported here: jinja2 is the largest import, and `pattern list` never needs it.
     import jinja2
 
-    loader = jinja2.FileSystemLoader(str(root))
+    search = [str(root), str(root.parent.parent), str(shipped_folder("patterns"))]
+    loader = jinja2.FileSystemLoader(search)
     common: dict[str, Any] = {
         "loader": loader,
         "bytecode_cache": _bytecode_cache(jinja2),
@@ -81,7 +121,7 @@ def _environments(root: Path) -> tuple[Any, Any]:
         "keep_trailing_newline": True,
         "autoescape": False,
     }
-    yaml_env = jinja2.Environment(finalize=quote, **common)
+    yaml_env = jinja2.Environment(finalize=_finalize, **common)
     text_env = jinja2.Environment(**common)
     for env in (yaml_env, text_env):
         env.globals["fail"] = _fail
@@ -97,6 +137,8 @@ def _render(pattern: Pattern, template: str, context: RenderContext, *, text: bo
     variables = context.as_dict()
     variables["file"] = lambda name: _render(pattern, name, context, text=True)
     try:
+        if not text:
+            variables["lib"] = _Blocks(env.get_template(LIB_TEMPLATE).make_module(variables))
         rendered: str = env.get_template(template).render(variables)
         return rendered
     except _TemplateFailure as failure:

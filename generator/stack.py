@@ -6,11 +6,11 @@ import copy
 import re
 from dataclasses import dataclass, field, replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from . import schema
 from .errors import InvalidValues, ManifestError, UsageError
+from .shipped import package_file
 from .yamlio import load_documents, read_text
 
 API_VERSION = "sidecar-patterns.io/v1alpha1"
@@ -57,7 +57,7 @@ def parse_k8s_version(text: str) -> tuple[int, int]:
 
 @cache
 def stack_schema() -> dict[str, Any]:
-    text, source = read_text(str(Path(__file__).parent / "schemas" / "stack.schema.yaml"))
+    text, source = read_text(str(package_file("schemas", "stack.schema.yaml")))
     loaded: dict[str, Any] = load_documents(text, source)[0]
     return loaded
 

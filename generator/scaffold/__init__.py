@@ -12,10 +12,10 @@ from typing import Any
 
 from ..catalogue import Catalogue, default_root
 from ..errors import PatternError, UsageError
+from ..shipped import DEFAULT_REGISTRY
 
 _HERE = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-DEFAULT_REGISTRY = "ghcr.io/sidecar-patterns"
 FIRST_VERSION = "0.1.0"
 
 
