@@ -17,6 +17,7 @@ CATALOGUE_ENV = "SIDECAR_PATTERNS_CATALOGUE"
 TEMPLATE_CONTAINER = "container.yaml.j2"
 TEMPLATE_INIT = "init-container.yaml.j2"
 TEMPLATE_OBJECTS = "objects.yaml.j2"
+TEMPLATE_POD = "pod.yaml.j2"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class VolumeNeed:
     app_read_only: bool = False
     config_map: str | None = None  # name suffix of a ConfigMap the pattern renders
     secret_parameter: str | None = None  # parameter naming a user's Secret; unset = no volume
+    config_map_parameter: str | None = None  # the same for a user's ConfigMap
+
+    @property
+    def user_object_parameter(self) -> str | None:
+        """The parameter naming the user's Secret or ConfigMap this volume is, if any."""
+        return self.secret_parameter or self.config_map_parameter
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ def load_pattern(folder: Path) -> Pattern:
         volumes=tuple(
             VolumeNeed(
                 v["name"], v["role"], v.get("appMountParameter"), v.get("appReadOnly", False),
-                v.get("configMap"), v.get("secretParameter"),
+                v.get("configMap"), v.get("secretParameter"), v.get("configMapParameter"),
             )
             for v in spec.get("volumes", [])
         ),
@@ -148,13 +155,15 @@ def _semantic_problems(data: dict[str, Any], folder: Path) -> list[str]:
         for where, value in samples:
             problems += schema.validate(value, prop, f"spec.parameters.{key}.{where}")
     for need in spec.get("volumes", []):
-        if "configMap" in need and "secretParameter" in need:
-            problems.append(f"spec.volumes.{need['name']}: configMap and secretParameter exclude "
+        sources = [k for k in ("configMap", "secretParameter", "configMapParameter") if k in need]
+        if len(sources) > 1:
+            problems.append(f"spec.volumes.{need['name']}: {' and '.join(sources)} exclude "
                             "each other")
-        secret = need.get("secretParameter")
-        if secret is not None and params.get(secret, {}).get("format") != "dns-label":
-            problems.append(f"spec.volumes.{need['name']}.secretParameter: {secret!r} must name "
-                            "a parameter with format dns-label")
+        for key in ("secretParameter", "configMapParameter"):
+            named = need.get(key)
+            if named is not None and params.get(named, {}).get("format") != "dns-label":
+                problems.append(f"spec.volumes.{need['name']}.{key}: {named!r} must name "
+                                "a parameter with format dns-label")
         ref = need.get("appMountParameter")
         if ref is not None and params.get(ref, {}).get("format") != "absolute-path":
             problems.append(

@@ -13,8 +13,9 @@ import typer
 
 from . import __version__
 from .errors import PatternError
+from .kinds import GENERATED
 from .output import one_line, paint
-from .stack import DEFAULT_K8S_VERSION
+from .versions import DEFAULT_K8S_VERSION
 
 app = typer.Typer(
     name="pattern",
@@ -84,6 +85,74 @@ def _opt(*names: str, help: str, metavar: str | None = None) -> Any:
     return typer.Option(*names, help=help, metavar=metavar)
 
 
+# The sidecar options, declared once: `generate` and `inject` take them with one meaning.
+WithOption = Annotated[list[str] | None, _opt(
+    "--with", "-w", metavar="[NAME=]PATTERN",
+    help="Add a sidecar pattern (repeatable); NAME=PATTERN names the sidecar otherwise.")]
+SetOption = Annotated[list[str] | None, _opt(
+    "--set", "-s", metavar="SIDECAR.KEY=VALUE", help="A parameter value (repeatable).")]
+VolumeOption = Annotated[list[str] | None, _opt(
+    "--volume", metavar="SIDECAR.VOLUME=EXISTING",
+    help="Use a volume the pod already has for a sidecar's volume (repeatable). A volume the "
+    "app already mounts at the sidecar's path is shared without it.")]
+ContainerOption = Annotated[str | None, _opt(
+    "--container", "-c", metavar="NAME",
+    help="The app container, which gets the shared volumes (generate: its name, default the "
+    "workload's; inject: which one, default the first).")]
+K8sVersionOption = Annotated[str | None, _opt(
+    "--k8s-version", metavar="X.Y",
+    help=f"Target Kubernetes version (default {DEFAULT_K8S_VERSION}); 1.29+ gets native "
+    "sidecars.")]
+SidecarModeOption = Annotated[str | None, _opt(
+    "--sidecar-mode", metavar="MODE",
+    help="auto (by --k8s-version), native (initContainers with restartPolicy Always) or "
+    "classic (containers).")]
+RegistryOption = Annotated[str | None, _opt(
+    "--image-registry", metavar="REGISTRY",
+    help="Registry/prefix of the companion images (default ghcr.io/sidecar-patterns).")]
+ValidateOption = Annotated[bool, _opt(
+    "--validate/--no-validate",
+    help="Check the result against the Kubernetes schema of the target version and the pod "
+    "rules.")]
+
+
+def _sidecar_flags(with_: list[str] | None, set_: list[str] | None, volume: list[str] | None,
+                   container: str | None, k8s_version: str | None, sidecar_mode: str | None,
+                   image_registry: str | None) -> Any:
+    from .sidecars import SidecarFlags
+
+    return SidecarFlags(with_=tuple(with_ or ()), set_=tuple(set_ or ()),
+                        volume=tuple(volume or ()), container=container,
+                        k8s_version=k8s_version, sidecar_mode=sidecar_mode,
+                        image_registry=image_registry)
+
+
+OutputFile = Annotated[Path | None, _opt(
+    "--output", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
+ForceOption = Annotated[bool, _opt(
+    "--force", help="Replace --output even if pattern generate did not write it.")]
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        typer.echo(note, err=True)
+
+
+def _emit(text: str, notes: list[str], output: Path | None, *, force: bool,
+          inputs: list[str]) -> None:
+    """The result on stdout, or in --output (one writer for every command); then the notes on
+    stderr, so a summary never precedes an error."""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from .yamlio import write_output
+
+        write_output(output, text, force=force, inputs=inputs)
+    _notes(notes)
+    if output is not None:
+        typer.echo(f"wrote {output}", err=True)
+
+
 
 @app.command()
 def generate(
@@ -102,31 +171,20 @@ def generate(
         help="Shell command run in the app right after it starts.")] = None,
     pre_stop: Annotated[str | None, _opt(
         help="Shell command run in the app before it stops.")] = None,
-    with_: Annotated[list[str] | None, _opt(
-        "--with", "-w", metavar="PATTERN", help="Add a sidecar pattern (repeatable).")] = None,
-    set_: Annotated[list[str] | None, _opt(
-        "--set", "-s", metavar="PATTERN.KEY=VALUE", help="A parameter value (repeatable).")] = None,
-    kind: Annotated[str | None, _opt(
-        help="Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob (default Pod).")] = None,
+    with_: WithOption = None,
+    set_: SetOption = None,
+    volume: VolumeOption = None,
+    container: ContainerOption = None,
+    kind: Annotated[str | None, _opt(help=f"{', '.join(GENERATED)} (default Pod).")] = None,
     replicas: Annotated[int | None, _opt(help="Replicas of a Deployment/StatefulSet.")] = None,
     schedule: Annotated[str | None, _opt(help="Cron schedule of a CronJob.")] = None,
     namespace: Annotated[str | None, _opt("--namespace", "-n", help="Namespace.")] = None,
-    k8s_version: Annotated[str | None, _opt(
-        help=f"Target Kubernetes X.Y (default {DEFAULT_K8S_VERSION}); "
-        "1.29+ gets native sidecars.")] = None,
-    sidecar_mode: Annotated[str | None, _opt(
-        help="auto (by --k8s-version), native (initContainers with restartPolicy Always) "
-        "or classic (containers).")] = None,
-    image_registry: Annotated[str | None, _opt(
-        help="Registry/prefix of the companion images (default ghcr.io/sidecar-patterns).")] = None,
-    output: Annotated[Path | None, _opt(
-        "--output", "-o", metavar="FILE",
-        help="Write to this file (atomically) instead of stdout.")] = None,
-    force: Annotated[bool, _opt(
-        "--force", help="Overwrite --output even if pattern generate did not write it.")] = False,
-    validate: Annotated[bool, _opt(
-        "--validate/--no-validate",
-        help="Check the result against the Kubernetes schema of the target version.")] = True,
+    k8s_version: K8sVersionOption = None,
+    sidecar_mode: SidecarModeOption = None,
+    image_registry: RegistryOption = None,
+    output: OutputFile = None,
+    force: ForceOption = False,
+    validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
 ) -> None:
     """Generate a pod (or workload) from an app container plus sidecar patterns.
@@ -137,26 +195,22 @@ def generate(
         --with git-sync --set git-sync.repo=https://example.org/shop.git \\
         --with log-collector -o shop.yaml
       pattern generate -f stack.yaml --kind Deployment --replicas 3
+      pattern generate --name db --app-image mariadb:11 --kind StatefulSet \\
+        --with ssh --set ssh.authorizedKeysSecret=db-keys --set ssh.dataPath=/var/lib/mysql
       cat stack.yaml | pattern generate -f - | kubectl apply -f -
     """
-    from .commands import GenerateRequest, generate_manifest
+    from .generate import GenerateRequest, generate_manifest
 
     request = GenerateRequest(
         file=file, name=name, app_image=app_image, app_ports=app_port or [],
         app_command=app_command, app_env=app_env or [], post_start=post_start, pre_stop=pre_stop,
-        patterns=with_ or [], assignments=set_ or [], kind=kind, replicas=replicas,
-        schedule=schedule, namespace=namespace, k8s_version=k8s_version,
-        sidecar_mode=sidecar_mode, image_registry=image_registry, validate=validate,
+        sidecars=_sidecar_flags(with_, set_, volume, container, k8s_version, sidecar_mode,
+                                image_registry),
+        kind=kind, replicas=replicas, schedule=schedule, namespace=namespace, validate=validate,
         catalogue=catalogue,
     )
-    text = generate_manifest(request)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from .commands import write_output
-
-        write_output(output, text, force=force, inputs=[file] if file else [])
-        typer.echo(f"wrote {output}", err=True)
+    text, notes = generate_manifest(request)
+    _emit(text, notes, output, force=force, inputs=[file] if file else [])
 
 
 @app.command("validate")
@@ -185,40 +239,21 @@ def validate_(
 FilesOption = Annotated[list[str] | None, _opt(
     "--file", "-f", metavar="FILE",
     help="Manifest file, folder (its .yaml/.yml/.json files) or '-' for stdin (repeatable).")]
-ManifestOutput = Annotated[Path | None, _opt(
-    "--output", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
-
-
-def _emit(text: str, notes: list[str], output: Path | None) -> None:
-    for note in notes:
-        typer.echo(note, err=True)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        from .commands import write_manifest
-
-        write_manifest(output, text)
-        typer.echo(f"wrote {output}", err=True)
 
 
 @app.command()
 def inject(
     file: FilesOption = None,
-    with_: Annotated[list[str] | None, _opt(
-        "--with", "-w", metavar="PATTERN",
-        help="A sidecar pattern to inject (repeatable); NAME=PATTERN names it otherwise.")] = None,
-    set_: Annotated[list[str] | None, _opt(
-        "--set", "-s", metavar="PATTERN.KEY=VALUE", help="A parameter value (repeatable).")] = None,
-    container: Annotated[str | None, _opt(
-        "--container", "-c", metavar="NAME",
-        help="The app container that gets the shared volumes (default: the first).")] = None,
-    k8s_version: Annotated[str, _opt(
-        help="Target Kubernetes X.Y; 1.29+ gets native sidecars.")] = DEFAULT_K8S_VERSION,
-    sidecar_mode: Annotated[str, _opt(
-        help="auto (by --k8s-version), native or classic.")] = "auto",
-    image_registry: Annotated[str | None, _opt(
-        help="Registry/prefix of the companion images (default ghcr.io/sidecar-patterns).")] = None,
-    output: ManifestOutput = None,
+    with_: WithOption = None,
+    set_: SetOption = None,
+    volume: VolumeOption = None,
+    container: ContainerOption = None,
+    k8s_version: K8sVersionOption = None,
+    sidecar_mode: SidecarModeOption = None,
+    image_registry: RegistryOption = None,
+    output: OutputFile = None,
+    force: ForceOption = False,
+    validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
 ) -> None:
     """Add sidecar patterns to the pods of existing manifests (idempotent, exactly undoable).
@@ -230,25 +265,29 @@ def inject(
 
     \b
     Examples:
-      pattern inject -f app.yaml --with file-server --set file-server.dir=/var/www
+      pattern inject -f db.yaml --with ssh --set ssh.authorizedKeysSecret=db-keys \\
+        --set ssh.dataPath=/var/lib/mysql
       kubectl get deploy shop -o yaml | pattern inject -f - --with log-collector \\
         | kubectl apply -f -
-      pattern inject -f k8s/ --with git-sync --container web -o injected.yaml
+      pattern inject -f k8s/ --with sync=git-sync --set sync.repo=https://example.org/s.git \\
+        --container web -o injected.yaml
     """
     from .commands import InjectRequest, inject_manifests
 
     text, notes = inject_manifests(InjectRequest(
-        files=file or [], patterns=with_ or [], assignments=set_ or [], container=container,
-        k8s_version=k8s_version, sidecar_mode=sidecar_mode, image_registry=image_registry,
-        catalogue=catalogue,
+        files=file or [],
+        sidecars=_sidecar_flags(with_, set_, volume, container, k8s_version, sidecar_mode,
+                                image_registry),
+        validate=validate, catalogue=catalogue,
     ))
-    _emit(text, notes, output)
+    _emit(text, notes, output, force=force, inputs=file or [])
 
 
 @app.command()
 def uninject(
     file: FilesOption = None,
-    output: ManifestOutput = None,
+    output: OutputFile = None,
+    force: ForceOption = False,
 ) -> None:
     """Remove exactly what `pattern inject` added (its record says what), nothing else.
 
@@ -259,7 +298,7 @@ def uninject(
     from .commands import uninject_manifests
 
     text, notes = uninject_manifests(file or [])
-    _emit(text, notes, output)
+    _emit(text, notes, output, force=force, inputs=file or [])
 
 
 @app.command()

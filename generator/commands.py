@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import schema
 from .catalogue import Catalogue, Pattern
 from .compose import compose
-from .errors import ManifestError, PatternError, UsageError, ValidationFailed
+from .docs import parameter_rows
+from .errors import ManifestError, UsageError
+from .generate import check_output
 from .output import table
-from .stack import (
-    DEFAULT_K8S_VERSION,
-    KINDS,
-    SIDECAR_MODES,
-    SidecarRequest,
-    Stack,
-    load_stack,
-    parse_k8s_version,
-    with_sidecars,
-)
-from .values import parse_assignment
+from .sidecars import SidecarFlags
+from .versions import parse_k8s_version
 from .yamlio import (
-    HEADER,
-    dump_documents,
     iter_mappings,
     load_documents,
     read_text,
-    write_atomically,
 )
 
 # ---------------------------------------------------------------- list / show
@@ -47,24 +36,6 @@ def list_patterns(output: str, root: Path | None) -> str:
         raise UsageError(f"--output {output!r}: choose table or json")
     rows = [[p.name, p.version, p.summary, ", ".join(sorted(p.images.values()))] for p in patterns]
     return table(["NAME", "VERSION", "SUMMARY", "IMAGES"], rows)
-
-
-def parameter_rows(pattern: Pattern) -> list[dict[str, str]]:
-    """One row per parameter, as the README tables and `show` print them."""
-    rows = []
-    for key, prop in pattern.parameter_properties.items():
-        kind = prop["type"] if isinstance(prop["type"], str) else " or ".join(prop["type"])
-        if "format" in prop:
-            kind += f" ({prop['format']})"
-        rows.append({
-            "name": key,
-            "type": kind,
-            "default": "required" if key in pattern.required_parameters else
-            json.dumps(prop.get("default")) if "default" in prop else "",
-            "description": " ".join(prop["description"].split()),
-            "example": json.dumps(prop["examples"][0]),
-        })
-    return rows
 
 
 def example_command(pattern: Pattern) -> str:
@@ -103,126 +74,6 @@ def show_pattern(name: str, output: str, root: Path | None) -> str:
     parts += ["\nParameters:\n", table(["NAME", "TYPE", "DEFAULT", "DESCRIPTION"], rows)]
     parts += ["\nExample:\n  ", example_command(pattern), "\n"]
     return "".join(parts)
-
-
-# ---------------------------------------------------------------- generate
-
-@dataclass(frozen=True)
-class GenerateRequest:
-    file: str | None = None
-    name: str | None = None
-    app_image: str | None = None
-    app_ports: list[int] = field(default_factory=list)
-    app_command: str | None = None
-    app_env: list[str] = field(default_factory=list)
-    post_start: str | None = None
-    pre_stop: str | None = None
-    patterns: list[str] = field(default_factory=list)
-    assignments: list[str] = field(default_factory=list)
-    kind: str | None = None
-    replicas: int | None = None
-    schedule: str | None = None
-    namespace: str | None = None
-    k8s_version: str | None = None
-    sidecar_mode: str | None = None
-    image_registry: str | None = None
-    validate: bool = True
-    catalogue: Path | None = None
-
-
-def _app_from_flags(request: GenerateRequest, base: dict[str, Any]) -> dict[str, Any]:
-    app = dict(base)
-    if request.app_image:
-        app["image"] = request.app_image
-    if request.app_command:
-        try:
-            app["command"] = shlex.split(request.app_command)
-        except ValueError as error:
-            raise UsageError(f"--app-command: {error}") from None
-    if request.app_ports:
-        for port in request.app_ports:
-            if not 1 <= port <= 65535:
-                raise UsageError(f"--app-port {port}: must be between 1 and 65535")
-        app["ports"] = [{"containerPort": p} for p in request.app_ports]
-    if request.app_env:
-        env = list(app.get("env", []))
-        for item in request.app_env:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"--app-env {item!r}: expected KEY=VALUE")
-            env.append({"name": key, "value": value})
-        app["env"] = env
-    hooks = {"postStart": request.post_start, "preStop": request.pre_stop}
-    for hook, command in hooks.items():
-        if command:
-            lifecycle = dict(app.get("lifecycle", {}))
-            lifecycle[hook] = {"exec": {"command": ["/bin/sh", "-c", command]}}
-            app["lifecycle"] = lifecycle
-    return app
-
-
-def build_stack(request: GenerateRequest) -> Stack:
-    """The stack file (if any) with command-line flags on top, as kubectl-style tools do."""
-    if request.file:
-        stack = load_stack(request.file)
-    else:
-        if not request.name or not request.app_image:
-            raise UsageError("give --name and --app-image, or a stack file with -f")
-        stack = Stack(name=request.name, app={})
-    overrides: dict[str, Any] = {"app": _app_from_flags(request, stack.app)}
-    if request.name:
-        if schema.validate(request.name, {"type": "string", "format": "dns-label"}, "--name"):
-            raise UsageError(f"--name {request.name!r}: must be a DNS label "
-                             "(lowercase letters, digits and '-', at most 63)")
-        overrides["name"] = request.name
-    if request.kind is not None:
-        if request.kind not in KINDS:
-            raise UsageError(f"--kind {request.kind!r}: choose one of {', '.join(KINDS)}")
-        overrides["kind"] = request.kind
-    if request.sidecar_mode is not None:
-        if request.sidecar_mode not in SIDECAR_MODES:
-            raise UsageError(f"--sidecar-mode {request.sidecar_mode!r}: choose one of "
-                             f"{', '.join(SIDECAR_MODES)}")
-        overrides["sidecar_mode"] = request.sidecar_mode
-    for key in ("replicas", "schedule", "namespace", "k8s_version", "image_registry"):
-        if getattr(request, key) is not None:
-            overrides[key] = getattr(request, key)
-    stack = replace(stack, **overrides)
-    parse_k8s_version(stack.k8s_version)
-    return with_sidecars(stack, request.patterns)
-
-
-def generate_manifest(request: GenerateRequest) -> str:
-    stack = build_stack(request)
-    assignments = [parse_assignment(text) for text in request.assignments]
-    documents = compose(stack, Catalogue(request.catalogue), assignments)
-    if request.validate:
-        from .validate import check_documents
-
-        problems = check_documents(documents, stack.k8s_version)
-        if problems:
-            raise ValidationFailed(problems)
-    return HEADER + dump_documents(documents)
-
-
-def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
-    """Write generated YAML, never clobbering a file the user wrote by hand."""
-    if any(i != "-" and Path(i).resolve() == path.resolve() for i in inputs):
-        raise UsageError(f"--output {path}: is also the input file")
-    if path.is_dir():
-        raise UsageError(f"--output {path}: is a directory")
-    if path.exists() and not force:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            first = handle.readline()
-        if first != HEADER.splitlines(keepends=True)[0]:
-            raise PatternError(
-                f"--output {path}: exists and was not written by pattern generate; "
-                "pass --force to replace it"
-            )
-    try:
-        write_atomically(path, text)
-    except OSError as error:
-        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
 
 
 # ---------------------------------------------------------------- validate
@@ -353,67 +204,34 @@ def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
 
 # ---------------------------------------------------------------- inject / uninject / new
 
-def parse_with(items: list[str]) -> tuple[SidecarRequest, ...]:
-    """`--with PATTERN` or `--with NAME=PATTERN` (a sidecar named otherwise than its pattern)."""
-    requests: list[SidecarRequest] = []
-    for item in items:
-        name, sep, pattern = item.partition("=")
-        if not sep:
-            name = pattern = item
-        if schema.validate(name, {"type": "string", "format": "dns-label"}, "--with"):
-            raise UsageError(f"--with {item!r}: the sidecar name must be a DNS label")
-        if name in {r.name for r in requests}:
-            raise UsageError(f"--with {item!r}: a sidecar is already named {name!r}; "
-                             "name one otherwise with --with NAME=PATTERN")
-        requests.append(SidecarRequest(pattern=pattern, name=name))
-    return tuple(requests)
-
-
 @dataclass(frozen=True)
 class InjectRequest:
     files: list[str]
-    patterns: list[str]
-    assignments: list[str] = field(default_factory=list)
-    container: str | None = None
-    k8s_version: str = DEFAULT_K8S_VERSION
-    sidecar_mode: str = "auto"
-    image_registry: str | None = None
+    sidecars: SidecarFlags
+    validate: bool = True
     catalogue: Path | None = None
 
 
 def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
     """The injected stream and the notes for stderr (skips, warnings, a summary)."""
-    from .inject import InjectOptions, inject, read_sources
+    from .inject import inject
+    from .manifests import read_sources
 
-    parse_k8s_version(request.k8s_version)
-    if request.sidecar_mode not in SIDECAR_MODES:
-        raise UsageError(f"--sidecar-mode {request.sidecar_mode!r}: choose one of "
-                         f"{', '.join(SIDECAR_MODES)}")
-    options = InjectOptions(
-        requests=parse_with(request.patterns),
-        assignments=tuple(parse_assignment(text) for text in request.assignments),
-        container=request.container, k8s_version=request.k8s_version,
-        sidecar_mode=request.sidecar_mode, image_registry=request.image_registry,
-    )
+    options = request.sidecars.options()
+    if not options.requests:
+        raise UsageError("name the sidecars to inject with --with PATTERN")
     result = inject(read_sources(request.files), options, Catalogue(request.catalogue))
+    if request.validate:
+        check_output(result.written, options.k8s_version)
     return result.text, result.notes
 
 
 def uninject_manifests(files: list[str]) -> tuple[str, list[str]]:
-    from .inject import read_sources, uninject
+    from .inject import uninject
+    from .manifests import read_sources
 
     result = uninject(read_sources(files))
     return result.text, result.notes
-
-
-def write_manifest(path: Path, text: str) -> None:
-    """Write a manifest atomically: readers see the old or the new file, never half of one."""
-    if path.is_dir():
-        raise UsageError(f"--output {path}: is a directory")
-    try:
-        write_atomically(path, text)
-    except OSError as error:
-        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
 
 
 def new_pattern(name: str, *, image: str | None, root: Path | None) -> list[Path]:

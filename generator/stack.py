@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from . import schema
-from .errors import InvalidValues, ManifestError, UsageError
+from . import kinds, schema
+from .errors import InvalidValues, ManifestError
 from .shipped import package_file
+from .sidecars import SidecarOptions, SidecarRequest
+from .values import Assignment
+from .versions import DEFAULT_K8S_VERSION
 from .yamlio import load_documents, read_text
 
 API_VERSION = "sidecar-patterns.io/v1alpha1"
-DEFAULT_K8S_VERSION = "1.33"
-KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob")
-SIDECAR_MODES = ("auto", "native", "classic")
-_K8S_VERSION = re.compile(r"^v?(\d+)\.(\d+)$")
-
-
-@dataclass(frozen=True)
-class SidecarRequest:
-    pattern: str
-    name: str
-    values: dict[str, Any] = field(default_factory=dict)
-    resources: dict[str, Any] | None = None
-    lifecycle: dict[str, Any] | None = None
-    volumes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,18 +35,20 @@ class Stack:
     pod: dict[str, Any] = field(default_factory=dict)
     image_registry: str | None = None
 
-
-def parse_k8s_version(text: str) -> tuple[int, int]:
-    match = _K8S_VERSION.match(text.strip())
-    if not match:
-        raise UsageError(f"Kubernetes version {text!r} is not of the form X.Y (e.g. 1.33)")
-    return int(match.group(1)), int(match.group(2))
+    def sidecar_options(self, assignments: tuple[Assignment, ...] = ()) -> SidecarOptions:
+        """What the stack asks of the sidecar pipeline (the app container is named by it)."""
+        return SidecarOptions(requests=self.sidecars, assignments=assignments,
+                              container=self.app.get("name", self.name),
+                              k8s_version=self.k8s_version, sidecar_mode=self.sidecar_mode,
+                              image_registry=self.image_registry)
 
 
 @cache
 def stack_schema() -> dict[str, Any]:
     text, source = read_text(str(package_file("schemas", "stack.schema.yaml")))
     loaded: dict[str, Any] = load_documents(text, source)[0]
+    # The kinds come from the registry, so a new kind needs no schema edit.
+    loaded["properties"]["spec"]["properties"]["kind"]["enum"] = list(kinds.GENERATED)
     return loaded
 
 
@@ -112,8 +102,10 @@ def stack_from_dict(data: Any, source: str) -> Stack:
     )
 
 
-def with_sidecars(stack: Stack, patterns: list[str]) -> Stack:
-    """Add `--with` patterns that the stack does not already have."""
-    present = {s.name for s in stack.sidecars}
-    added = tuple(SidecarRequest(pattern=p, name=p) for p in patterns if p not in present)
-    return replace(stack, sidecars=stack.sidecars + added)
+def with_options(stack: Stack, options: SidecarOptions) -> Stack:
+    """The stack with sidecar flags applied (they override the file)."""
+    app = dict(stack.app)
+    if options.container is not None:
+        app["name"] = options.container
+    return replace(stack, app=app, sidecars=options.requests, k8s_version=options.k8s_version,
+                   sidecar_mode=options.sidecar_mode, image_registry=options.image_registry)

@@ -11,8 +11,8 @@ from typing import Any
 
 from . import rules, schema
 from .errors import PatternError
-from .stack import parse_k8s_version
-from .workloads import pod_spec_of, pod_template_of
+from .kinds import claim_templates, is_job, pod_spec_of, pod_template_of
+from .versions import parse_k8s_version
 
 
 @cache
@@ -89,10 +89,8 @@ def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
     if spec is not None and not problems:
         template = pod_template_of(obj) or {}
         annotations = (template.get("metadata") or {}).get("annotations")
-        claims = tuple(str((t.get("metadata") or {}).get("name"))
-                       for t in (obj.get("spec") or {}).get("volumeClaimTemplates") or [])
-        problems += rules.check_pod(spec, annotations, k8s_version=version,
-                                    in_job=kind in {"Job", "CronJob"}, claim_templates=claims)
+        problems += rules.check_pod(spec, annotations, k8s_version=version, in_job=is_job(kind),
+                                    claim_templates=claim_templates(obj))
     return [f"{label}: {p}" for p in problems]
 
 

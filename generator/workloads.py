@@ -1,4 +1,4 @@
-"""Wrap a pod spec in the workload a user deploys, and find the pod spec inside any workload."""
+"""Wrap a pod spec in the workload a user deploys (the facts about each kind are in `kinds`)."""
 
 from __future__ import annotations
 
@@ -6,54 +6,20 @@ import re
 from typing import Any
 
 from .errors import UsageError
+from .kinds import KINDS, Kind
 from .stack import Stack
 
 NAME_LABEL = "app.kubernetes.io/name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "sidecar-patterns"
 
-API_VERSIONS = {
-    "Pod": "v1",
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "DaemonSet": "apps/v1",
-    "ReplicaSet": "apps/v1",
-    "Job": "batch/v1",
-    "CronJob": "batch/v1",
-    "ReplicationController": "v1",
-}
-# Kubernetes appends to these names (pod suffixes, job timestamps); keep room for them.
-_NAME_LIMITS = {"CronJob": 52, "StatefulSet": 52}
 _CRON_FIELD = r"[0-9*,/\-A-Za-z?LW#]+"
 _CRON = re.compile(rf"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
-                   rf"({_CRON_FIELD}\s+){{4}}{_CRON_FIELD})$")
+                   rf"({_CRON_FIELD}\s+){{4}}{_CRON_FIELD})\Z")
 
 
-def pod_spec_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod spec inside a Pod or any pod-bearing workload; None for other kinds."""
-    template = pod_template_of(obj)
-    if template is None:
-        return None
-    spec = template.get("spec")
-    return spec if isinstance(spec, dict) else None
-
-
-def pod_template_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The object holding the pod's metadata and spec (the Pod itself for kind Pod)."""
-    kind = obj.get("kind")
-    spec = obj.get("spec")
-    if not isinstance(spec, dict) or kind not in API_VERSIONS:
-        return None
-    if kind == "Pod":
-        return obj
-    if kind == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    template = spec.get("template")
-    return template if isinstance(template, dict) else None
-
-
-def _check(stack: Stack) -> None:
-    limit = _NAME_LIMITS.get(stack.kind, 63)
+def _check(stack: Stack, kind: Kind) -> None:
+    limit = kind.name_limit
     if len(stack.name) > limit:
         raise UsageError(f"name {stack.name!r} is longer than {limit} characters, the limit for "
                          f"a {stack.kind}")
@@ -64,16 +30,26 @@ def _check(stack: Stack) -> None:
             raise UsageError(f"schedule {stack.schedule!r} is not a cron expression")
     elif stack.schedule:
         raise UsageError(f"--schedule only applies to a CronJob, not a {stack.kind}")
-    if stack.replicas is not None and stack.kind not in {"Deployment", "StatefulSet"}:
-        raise UsageError(
-            f"--replicas only applies to a Deployment or StatefulSet, not a {stack.kind}"
-        )
+    if stack.replicas is not None and not kind.replicas:
+        with_replicas = " or ".join(k.name for k in KINDS.values() if k.replicas and k.generate)
+        raise UsageError(f"--replicas only applies to a {with_replicas}, not a {stack.kind}")
+
+
+def selector_of(stack: Stack) -> dict[str, str]:
+    """The labels that select a generated workload's pods."""
+    return {NAME_LABEL: stack.name}
+
+
+def labels_of(stack: Stack) -> dict[str, str]:
+    """The labels of a generated workload's pods."""
+    return {**selector_of(stack), **stack.labels}
 
 
 def wrap(stack: Stack, pod_spec: dict[str, Any], pod_annotations: dict[str, str]) -> dict[str, Any]:
-    _check(stack)
-    selector = {NAME_LABEL: stack.name}
-    labels = {**selector, **stack.labels}
+    kind = KINDS[stack.kind]
+    _check(stack, kind)
+    selector = selector_of(stack)
+    labels = labels_of(stack)
     metadata: dict[str, Any] = {"name": stack.name}
     if stack.namespace:
         metadata["namespace"] = stack.namespace
@@ -85,31 +61,32 @@ def wrap(stack: Stack, pod_spec: dict[str, Any], pod_annotations: dict[str, str]
     template_meta: dict[str, Any] = {"labels": labels}
     if pod_annotations:
         template_meta["annotations"] = pod_annotations
-    if stack.kind in {"Job", "CronJob"}:
+    if kind.job:
         policy = pod_spec.setdefault("restartPolicy", "Never")
         if policy == "Always":
             raise UsageError(f"a {stack.kind}'s pods need restartPolicy Never or OnFailure")
     template = {"metadata": template_meta, "spec": pod_spec}
-    spec: dict[str, Any]
-    if stack.kind == "Job":
-        spec = {"template": template}
-    elif stack.kind == "CronJob":
-        spec = {"schedule": stack.schedule, "jobTemplate": {"spec": {"template": template}}}
-    else:
-        spec = {}
-        if stack.kind in {"Deployment", "StatefulSet"}:
-            spec["replicas"] = 1 if stack.replicas is None else stack.replicas
-        if stack.kind == "StatefulSet":
-            spec["serviceName"] = stack.name
+    spec: dict[str, Any] = {}
+    if stack.schedule:
+        spec["schedule"] = stack.schedule
+    if kind.replicas:
+        spec["replicas"] = 1 if stack.replicas is None else stack.replicas
+    if kind.headless_service:
+        spec["serviceName"] = stack.name
+    if kind.selector:
         spec["selector"] = {"matchLabels": selector}
-        spec["template"] = template
-    return {"apiVersion": API_VERSIONS[stack.kind], "kind": stack.kind, "metadata": metadata,
+    # The template sits where the kind keeps it (spec.template, spec.jobTemplate.spec.template).
+    node = spec
+    for key in kind.template_path[1:-1]:
+        node = node.setdefault(key, {})
+    node[kind.template_path[-1]] = template
+    return {"apiVersion": kind.api_version, "kind": stack.kind, "metadata": metadata,
             "spec": spec}
 
 
 def companions(stack: Stack, pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     """Objects a workload needs to work: the governing headless Service of a StatefulSet."""
-    if stack.kind != "StatefulSet":
+    if not KINDS[stack.kind].headless_service:
         return []
     ports = [
         {"name": p.get("name", f"port-{p['containerPort']}"), "port": p["containerPort"],
@@ -120,7 +97,7 @@ def companions(stack: Stack, pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     if stack.namespace:
         metadata["namespace"] = stack.namespace
     metadata["labels"] = {NAME_LABEL: stack.name, MANAGED_BY_LABEL: MANAGER}
-    spec: dict[str, Any] = {"clusterIP": "None", "selector": {NAME_LABEL: stack.name}}
+    spec: dict[str, Any] = {"clusterIP": "None", "selector": selector_of(stack)}
     if ports:
         spec["ports"] = ports
     return [{"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}]

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from generator.sidecars import SidecarRequest, parse_with
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CATALOGUE = ROOT / "tests" / "fixtures" / "patterns"
 CATALOGUE = ROOT / "patterns"
@@ -32,3 +34,8 @@ def run_pattern(*args: str, stdin: str | None = None, catalogue: Path | None = F
         input=stdin, capture_output=True, text=True, cwd=cwd, env=full_env, timeout=60,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def with_requests(items: list[str]) -> tuple[SidecarRequest, ...]:
+    """`--with` items as the sidecar requests they stand for."""
+    return tuple(parse_with(item) for item in items)

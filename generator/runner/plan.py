@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ManifestError
+from ..kinds import local_pod_name, pod_template_of
 from ..rules import classic_sidecar_names, is_native_sidecar
-from ..workloads import pod_template_of
 
 Role = Literal["init", "sidecar", "app"]
 DEFAULT_GRACE_SECONDS = 30
@@ -87,13 +87,6 @@ def _sources(documents: list[dict[str, Any]]) -> _Sources:
     return sources
 
 
-def _pod_name(obj: dict[str, Any]) -> str:
-    name = str(obj["metadata"]["name"])
-    kind = obj["kind"]
-    # What Kubernetes would call the first pod; one pod per workload is run locally.
-    return f"{name}-0" if kind == "StatefulSet" else name
-
-
 def plan_documents(documents: list[dict[str, Any]], publish: dict[int, int],
                    files_root: str) -> list[PodPlan]:
     """One plan per pod-bearing workload; ConfigMap/Secret volumes become host folders under
@@ -117,7 +110,7 @@ def plan_documents(documents: list[dict[str, Any]], publish: dict[int, int],
 
 def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
               publish: dict[int, int], files_root: str) -> PodPlan:
-    kind, name = obj["kind"], _pod_name(obj)
+    kind, name = obj["kind"], local_pod_name(obj)
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template["spec"])
     plan = PodPlan(name=name, source=f"{kind} {obj['metadata']['name']}", play={}, containers=[])

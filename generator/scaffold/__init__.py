@@ -43,33 +43,12 @@ def _image(name: str, image: str | None, images_root: Path) -> tuple[str, bool]:
     return f"{DEFAULT_REGISTRY}/{name}:{FIRST_VERSION}", images_root.is_dir()
 
 
-def _between(text: str, start: str, end: str, body: str, where: Path) -> str:
-    if start not in text or end not in text:
-        raise PatternError(f"{where}: missing the markers {start!r} ... {end!r}")
-    head, rest = text.split(start, 1)
-    return f"{head}{start}\n{body}{end}{rest.split(end, 1)[1]}"
-
-
 def _generated_files(catalogue: Catalogue, name: str) -> dict[Path, str]:
     """The new pattern's README table and rendered examples, and the catalogue's index."""
-    from ..commands import GenerateRequest, generate_manifest
-    from ..docs import END, INDEX_END, INDEX_START, START, parameter_table
+    from ..docs import index_file, pattern_files
 
-    pattern = catalogue.get(name)
-    readme = pattern.root / "README.md"
-    files = {readme: _between(readme.read_text(encoding="utf-8"), START, END,
-                                      parameter_table(pattern), readme)}
-    for stack in sorted((pattern.root / "examples").glob("*.stack.yaml")):
-        files[stack.with_name(stack.name.replace(".stack.yaml", ".yaml"))] = generate_manifest(
-            GenerateRequest(file=str(stack), catalogue=catalogue.root))
-    index = catalogue.root / "README.md"
-    if index.is_file() and INDEX_START in index.read_text(encoding="utf-8"):
-        rows = ["| Pattern | Version | Summary |", "|---|---|---|"]
-        rows += [f"| [{p.name}]({p.name}/README.md) | {p.version} | "
-                 f"{p.summary.replace('|', chr(92) + '|')} |" for p in catalogue.all()]
-        files[index] = _between(index.read_text(encoding="utf-8"), INDEX_START,
-                                        INDEX_END, "\n".join(rows) + "\n", index)
-    return files
+    return {**pattern_files(catalogue.get(name), catalogue),
+            **index_file(catalogue, catalogue.all())}
 
 
 def new_pattern(name: str, *, image: str | None = None, root: Path | None = None) -> list[Path]:

@@ -18,7 +18,8 @@ from generator.catalogue import Catalogue, Pattern, load_pattern, meta_schema
 from generator.compose import compose
 from generator.docs import stale_files
 from generator.errors import CatalogueError, PatternError
-from generator.stack import SidecarRequest, Stack
+from generator.sidecars import SidecarRequest
+from generator.stack import Stack
 from generator.validate import check_documents
 from generator.yamlio import load_documents
 

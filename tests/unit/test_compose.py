@@ -9,11 +9,12 @@ import pytest
 from support import FIXTURE_CATALOGUE
 
 from generator.catalogue import Catalogue
-from generator.compose import compose
+from generator.compose import compose, compose_with_notes
 from generator.errors import ComposeError, UsageError
-from generator.stack import SidecarRequest, Stack
+from generator.kinds import pod_spec_of, pod_template_of
+from generator.sidecars import SidecarRequest
+from generator.stack import Stack
 from generator.values import parse_assignment
-from generator.workloads import pod_spec_of, pod_template_of
 
 CATALOGUE = Catalogue(FIXTURE_CATALOGUE)
 APP = {"image": "nginx:1.27", "ports": [{"containerPort": 80}],
@@ -89,12 +90,32 @@ def test_port_clash_between_two_sidecars() -> None:
         build(SERVER, other)
 
 
-def test_mount_path_clash_with_the_app() -> None:
+def test_a_volume_the_app_mounts_at_the_path_is_shared() -> None:
     stack_app = {**APP, "volumeMounts": [{"name": "data", "mountPath": "/srv/share"}]}
     stack = Stack(name="shop", app=stack_app, sidecars=(SERVER,),
                   volumes=({"name": "data", "emptyDir": {}},))
-    with pytest.raises(ComposeError, match="already mounts volume 'data' at /srv/share"):
-        compose(stack, CATALOGUE, [])
+    documents, notes = compose_with_notes(stack, CATALOGUE, [])
+    spec = pod_spec_of(documents[-1]) or {}
+    assert [v["name"] for v in spec["volumes"]] == ["data"]
+    assert {"name": "data", "mountPath": "/share"} in spec["initContainers"][0]["volumeMounts"]
+    assert notes == ["file-server: shares volume 'data', which the app already mounts at "
+                     "/srv/share (choose another with --volume file-server.share=VOLUME)"]
+
+
+def test_a_bound_volume_the_app_mounts_elsewhere_clashes_with_a_clear_fix() -> None:
+    stack_app = {**APP, "volumeMounts": [{"name": "data", "mountPath": "/srv/share"},
+                                         {"name": "other", "mountPath": "/other"}]}
+    request = replace(SERVER, volumes={"share": {"volume": "other"}})
+    stack = Stack(name="shop", app=stack_app, sidecars=(request,),
+                  volumes=({"name": "data", "emptyDir": {}}, {"name": "other", "emptyDir": {}}))
+    documents = compose(stack, CATALOGUE, [])  # the app already mounts 'other': no new mount
+    assert (pod_spec_of(documents[-1]) or {})["containers"][0]["volumeMounts"] == \
+        stack_app["volumeMounts"]
+    fresh = replace(request, volumes={"share": {"emptyDir": {}}})
+    with pytest.raises(ComposeError, match=r"the app mounts volume 'data' at /srv/share, and "
+                       "file-server.share is volume 'file-server-share': share the app's with "
+                       "--volume file-server.share=data"):
+        compose(replace(stack, sidecars=(fresh,)), CATALOGUE, [])
 
 
 def test_sharing_a_user_volume() -> None:
@@ -158,7 +179,8 @@ def test_cronjob_needs_a_schedule() -> None:
 def test_supporting_objects_come_first_and_follow_the_namespace() -> None:
     docs = build(SEED, namespace="shop-ns")
     assert [d["kind"] for d in docs] == ["ConfigMap", "Pod"]
-    assert docs[0]["metadata"] == {"name": "shop-seed-loader-config", "namespace": "shop-ns"}
+    assert docs[0]["metadata"] == {"name": "shop-seed-loader-config", "namespace": "shop-ns",
+                                   "labels": {"app.kubernetes.io/managed-by": "sidecar-patterns"}}
 
 
 def test_output_is_deterministic() -> None:

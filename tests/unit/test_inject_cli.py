@@ -49,16 +49,27 @@ def test_several_files_and_a_folder_make_one_stream_in_order(tmp_path: Path) -> 
     assert result.stderr.endswith("injected 5 of 5 pod-bearing object(s)\n")
 
 
-def test_output_file_is_written_and_can_be_edited_in_place(tmp_path: Path) -> None:
-    target = tmp_path / "app.yaml"
-    shutil.copy(SHOP, target)
-    done = run_pattern("inject", "-f", str(target), "--with", "file-server", "-o", str(target))
+def test_output_file_never_replaces_the_input_or_a_file_without_force(tmp_path: Path) -> None:
+    source = tmp_path / "app.yaml"
+    shutil.copy(SHOP, source)
+    in_place = run_pattern("inject", "-f", str(source), "--with", "file-server", "-o", str(source))
+    one_line_error(in_place.stderr, f"--output {source}: is also the input file")
+    assert source.read_text() == SHOP.read_text()
+    target = tmp_path / "injected.yaml"
+    done = run_pattern("inject", "-f", str(source), "--with", "file-server", "-o", str(target))
     assert done.code == 0 and done.stdout == ""
     assert done.stderr.endswith(f"wrote {target}\n")
     assert "file-server" in target.read_text()
-    undone = run_pattern("uninject", "-f", str(target), "-o", str(target))
-    assert undone.code == 0
-    assert target.read_text() == SHOP.read_text()
+    again = run_pattern("uninject", "-f", str(target), "-o", str(target))
+    one_line_error(again.stderr, f"--output {target}: is also the input file")
+    restored = tmp_path / "restored.yaml"
+    restored.write_text("mine\n")
+    kept = run_pattern("uninject", "-f", str(target), "-o", str(restored))
+    one_line_error(kept.stderr, f"--output {restored}: exists and was not written by pattern "
+                   "generate; pass --force to replace it")
+    undone = run_pattern("uninject", "-f", str(target), "-o", str(restored), "--force")
+    assert undone.code == 0, undone.stderr
+    assert restored.read_text() == SHOP.read_text()
 
 
 def test_a_broken_document_is_one_line_naming_file_document_and_line(tmp_path: Path) -> None:
@@ -100,4 +111,4 @@ def test_unknown_pattern_and_missing_file() -> None:
 
 def test_help_shows_an_example() -> None:
     shown = run_pattern("inject", "--help")
-    assert shown.code == 0 and "pattern inject -f app.yaml --with file-server" in shown.stdout
+    assert shown.code == 0 and "pattern inject -f db.yaml --with ssh" in shown.stdout

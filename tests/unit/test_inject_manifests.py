@@ -8,22 +8,16 @@ from typing import Any
 
 import pytest
 import yaml
-from support import FIXTURE_CATALOGUE, ROOT
+from support import FIXTURE_CATALOGUE, ROOT, with_requests
 
 from generator.catalogue import Catalogue
-from generator.commands import parse_with
 from generator.compose import compose
 from generator.errors import PatternError, UsageError
-from generator.inject import (
-    RECORD_ANNOTATION,
-    InjectError,
-    InjectOptions,
-    inject,
-    parse_stream,
-    uninject,
-)
+from generator.inject import RECORD_ANNOTATION, InjectError, inject, uninject
+from generator.manifests import StreamError, parse_stream
 from generator.rules import SIDECARS_ANNOTATION
-from generator.stack import SidecarRequest, Stack
+from generator.sidecars import SidecarOptions, SidecarRequest, add_requests, bind_volumes
+from generator.stack import Stack
 from generator.validate import check_documents
 from generator.values import parse_assignment
 from generator.yamlio import dump_documents
@@ -34,10 +28,10 @@ FIXTURES = sorted(MANIFESTS.glob("*.yaml"))
 SEED = ("seed-loader.seed=first line",)
 
 
-def run(text: str, *patterns: str, sets: tuple[str, ...] = (),
+def run(text: str, *patterns: str, sets: tuple[str, ...] = (), volumes: tuple[str, ...] = (),
         **options: Any) -> tuple[str, list[str]]:
-    opts = InjectOptions(requests=parse_with(list(patterns)),
-                         assignments=tuple(parse_assignment(s) for s in sets), **options)
+    opts = SidecarOptions(requests=bind_volumes(with_requests(list(patterns)), list(volumes)),
+                          assignments=tuple(parse_assignment(s) for s in sets), **options)
     result = inject([parse_stream(text, "in.yaml")], opts, CATALOGUE)
     return result.text, result.notes
 
@@ -261,8 +255,8 @@ APP = {"name": "app", "image": "nginx:1.27"}
      "'file-server' that pattern inject did not add (name the sidecar otherwise with --with "
      "OTHER=file-server)"),
     (pod(APP, volumes=[{"name": "file-server-share", "emptyDir": {}}]),
-     "document 1 (Pod/web): spec.volumes[0].name: the pod already has a volume named "
-     "'file-server-share' that pattern inject did not add"),
+     "document 1 (Pod/web): volume name 'file-server-share' is already used by the pod: bind "
+     "it with --volume file-server.share=VOLUME or rename the sidecar"),
     (pod({**APP, "ports": [{"containerPort": 8080}]}),
      "document 1 (Pod/web): spec.containers[0].ports[0].containerPort: port 8080 is also the "
      "port of sidecar 'file-server'"),
@@ -272,14 +266,39 @@ APP = {"name": "app", "image": "nginx:1.27"}
     (pod(APP, annotations={"sidecar-patterns.io/patterns": "file-server=file-server@0.1.0"}),
      "document 1 (Pod/web): metadata.annotations[sidecar-patterns.io/patterns]: the pod "
      "already has a file-server sidecar that pattern inject did not add"),
-    (pod({**APP, "volumeMounts": [{"name": "d", "mountPath": "/srv/share"}]},
-         volumes=[{"name": "d", "emptyDir": {}}]),
-     "document 1 (Pod/web): file-server.dir: the app already mounts volume 'd' at /srv/share"),
 ])
 def test_conflicts_name_the_document_object_and_field(text: str, message: str) -> None:
     with pytest.raises(InjectError) as caught:
         injected(text, "file-server")
     assert str(caught.value).startswith(f"in.yaml: {message}")
+
+
+def test_a_volume_the_app_mounts_at_the_path_is_shared_and_left_alone_by_uninject() -> None:
+    text = pod({**APP, "volumeMounts": [{"name": "d", "mountPath": "/srv/share", "subPath": "s"}]},
+               volumes=[{"name": "d", "emptyDir": {}}])
+    out, notes = run(text, "file-server")
+    spec = pod_spec(objects(out)[0])
+    assert [v["name"] for v in spec["volumes"]] == ["d"]
+    mounts = spec["initContainers"][0]["volumeMounts"]
+    assert {"name": "d", "mountPath": "/share", "subPath": "s"} in mounts
+    assert spec["containers"][0]["volumeMounts"] == [
+        {"name": "d", "mountPath": "/srv/share", "subPath": "s"}]
+    assert any("shares volume 'd', which the app already mounts at /srv/share" in n
+               for n in notes)
+    assert undo(out) == text
+
+
+def test_a_volume_bound_by_flag_is_shared() -> None:
+    text = pod({**APP, "volumeMounts": [{"name": "d", "mountPath": "/var/lib/data"}]},
+               volumes=[{"name": "d", "emptyDir": {}}])
+    out = injected(text, "file-server", volumes=("file-server.share=d",))
+    spec = pod_spec(objects(out)[0])
+    assert [v["name"] for v in spec["volumes"]] == ["d"]
+    assert {"name": "d", "mountPath": "/share"} in spec["initContainers"][0]["volumeMounts"]
+    assert spec["containers"][0]["volumeMounts"] == [{"name": "d", "mountPath": "/var/lib/data"}]
+    again = injected(out, "seed-loader", sets=SEED)  # the binding is kept on re-injection
+    assert next(v["name"] for v in pod_spec(objects(again)[-1])["volumes"]) == "d"
+    assert undo(out) == text
 
 
 def test_a_renamed_sidecar_avoids_a_name_conflict() -> None:
@@ -320,7 +339,7 @@ def test_a_generated_manifest_takes_another_pattern_and_gives_it_back() -> None:
     ("a: 1\na: 2\n", "in.yaml: document 1 (line 2): not valid YAML"),
 ])
 def test_unreadable_input_names_the_document_and_line(text: str, message: str) -> None:
-    with pytest.raises(InjectError) as caught:
+    with pytest.raises(StreamError) as caught:
         injected(text, "file-server")
     assert str(caught.value).startswith(message)
 
@@ -377,4 +396,4 @@ def test_two_workloads_that_would_share_an_object_name_are_refused() -> None:
         "'web-seed-loader-config', as do those of in.yaml: document 1 (Pod/web): name the "
         "sidecar otherwise for one of them (--with NAME=PATTERN, one run each)")
     with pytest.raises(UsageError, match="already named 'file-server'"):
-        parse_with(["file-server", "file-server"])
+        add_requests((), ["file-server", "file-server=seed-loader"])

@@ -15,21 +15,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
-from support import FIXTURE_CATALOGUE
+from support import FIXTURE_CATALOGUE, with_requests
 
 from generator.catalogue import Catalogue
-from generator.commands import parse_with
-from generator.compose import PATTERNS_ANNOTATION
-from generator.inject import (
-    INJECT_ANNOTATION,
-    InjectOptions,
-    inject,
-    parse_stream,
-    pod_template,
-    render_stream,
-    split_stream,
-    uninject,
-)
+from generator.inject import INJECT_ANNOTATION, inject, pod_template, uninject
+from generator.manifests import parse_stream, render_stream, split_stream
+from generator.sidecars import PATTERNS_ANNOTATION, SidecarOptions
 from generator.values import parse_assignment
 
 CATALOGUE = Catalogue(FIXTURE_CATALOGUE)
@@ -153,8 +144,8 @@ def streams(draw: st.DrawFn) -> str:
 
 
 OPTIONS = st.builds(
-    lambda fs, seed, port, banner, version: InjectOptions(
-        requests=parse_with(["file-server"] * fs + ["seed-loader"] * seed),
+    lambda fs, seed, port, banner, version: SidecarOptions(
+        requests=with_requests(["file-server"] * fs + ["seed-loader"] * seed),
         assignments=tuple(parse_assignment(a) for a in
                           ([f"file-server.port={port}", "file-server.banner=" + banner] * fs
                            + ["seed-loader.seed=" + banner + "!"] * seed)),
@@ -178,7 +169,7 @@ def assert_restored(back: str, text: str) -> None:
         assert list(yaml.safe_load_all(back)) == list(yaml.safe_load_all(text))
 
 
-def run_inject(text: str, options: InjectOptions) -> str:
+def run_inject(text: str, options: SidecarOptions) -> str:
     return inject([parse_stream(text, "x.yaml")], options, CATALOGUE).text
 
 
@@ -196,7 +187,7 @@ def untouched(text: str) -> list[str]:
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=streams(), options=OPTIONS)
 def test_inject_is_idempotent_and_uninject_restores_the_bytes(text: str,
-                                                              options: InjectOptions) -> None:
+                                                              options: SidecarOptions) -> None:
     once = run_inject(text, options)
     assert run_inject(once, options) == once
     assert_restored(uninject([parse_stream(once, "y.yaml")]).text, text)
@@ -207,7 +198,7 @@ def test_inject_is_idempotent_and_uninject_restores_the_bytes(text: str,
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=streams(), options=OPTIONS, again=OPTIONS)
 def test_injecting_new_values_then_uninjecting_restores_the_bytes(
-        text: str, options: InjectOptions, again: InjectOptions) -> None:
+        text: str, options: SidecarOptions, again: SidecarOptions) -> None:
     updated = run_inject(run_inject(text, options), again)
     assert run_inject(updated, again) == updated
     assert_restored(uninject([parse_stream(updated, "y.yaml")]).text, text)
@@ -232,7 +223,7 @@ def test_most_generated_streams_round_trip_byte_for_byte() -> None:
 @settings(max_examples=60, deadline=None)
 @given(text=streams())
 def test_every_eligible_pod_gets_the_sidecar(text: str) -> None:
-    options = InjectOptions(requests=parse_with(["file-server"]))
+    options = SidecarOptions(requests=with_requests(["file-server"]))
     out = run_inject(text, options)
     before = [d for d in parse_stream(text, "x.yaml") if d.data is not None]
     after = [d for d in parse_stream(out, "x.yaml") if d.data is not None]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 from pods import require_runtime, running
-from support import FIXTURE_CATALOGUE
+from support import FIXTURE_CATALOGUE, with_requests
 
 from generator.catalogue import Catalogue
-from generator.commands import parse_with
-from generator.inject import InjectOptions, inject, parse_stream, uninject
+from generator.inject import inject, uninject
+from generator.manifests import parse_stream
+from generator.sidecars import SidecarOptions
 from generator.values import parse_assignment
 
 MANIFEST = """\
@@ -31,7 +32,7 @@ spec:
 @pytest.mark.integration
 def test_an_injected_pod_runs_and_its_app_reads_the_sidecars_files() -> None:
     require_runtime()
-    options = InjectOptions(requests=parse_with(["file-server", "seed-loader"]),
+    options = SidecarOptions(requests=with_requests(["file-server", "seed-loader"]),
                             assignments=(parse_assignment("seed-loader.seed=from inject"),
                                          parse_assignment("file-server.banner=served")))
     out = inject([parse_stream(MANIFEST, "pod.yaml")], options,

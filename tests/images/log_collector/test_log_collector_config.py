@@ -18,7 +18,8 @@ from generator import images
 from generator.catalogue import Catalogue
 from generator.compose import compose
 from generator.errors import PatternError
-from generator.stack import SidecarRequest, Stack
+from generator.sidecars import SidecarRequest
+from generator.stack import Stack
 
 HOSTILE = [
     'x"); }; destination d_pwn { file("/tmp/pwn"); }; log { source(s_1); #',
@@ -72,7 +73,8 @@ def test_default_render_ships_three_files_with_their_levels_under_flow_control()
         assert f'set("{level}" value(".SDATA.logcollector@32473.level"));' in conf
     assert conf.count("flags(flow-control);") == 3 and "disk-buffer(" not in conf
     assert "syslog('syslog'" in conf and "port(601)" in conf and 'transport("tcp")' in conf
-    assert env == {"LOG_COLLECTOR_CONTAINER": "demo", "LOG_COLLECTOR_FLUSH_TIMEOUT": "20"}
+    assert env == {"LOG_COLLECTOR_CONTAINER": "demo", "LOG_COLLECTOR_APP": "demo",
+                   "LOG_COLLECTOR_FLUSH_TIMEOUT": "20"}
 
 
 def test_drop_uses_a_reliable_disk_buffer_of_buffer_size_and_no_flow_control() -> None:
