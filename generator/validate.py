@@ -12,6 +12,7 @@ from typing import Any
 from . import rules, schema
 from .errors import PatternError
 from .kinds import claim_templates, is_job, pod_spec_of, pod_template_of
+from .sidecars import MANAGED_BY_LABEL, MANAGER
 from .versions import parse_k8s_version
 
 
@@ -94,8 +95,29 @@ def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
     return [f"{label}: {p}" for p in problems]
 
 
+def _unselected_services(documents: list[dict[str, Any]]) -> list[str]:
+    """A companion Service we wrote must select the pods it was made for: those of a workload
+    in the same stream and namespace (a stream without workloads is not judged)."""
+    pods = [((obj.get("metadata") or {}).get("namespace"),
+             ((pod_template_of(obj) or {}).get("metadata") or {}).get("labels") or {})
+            for obj in documents if pod_template_of(obj) is not None]
+    problems = []
+    for obj in documents:
+        meta = obj.get("metadata") or {}
+        selector = (obj.get("spec") or {}).get("selector")
+        if obj.get("kind") != "Service" or not isinstance(selector, dict) or not pods or \
+                (meta.get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGER:
+            continue
+        if not any(namespace == meta.get("namespace") and isinstance(labels, dict) and
+                   all(labels.get(k) == v for k, v in selector.items())
+                   for namespace, labels in pods):
+            problems.append(f"{_label(obj)}: spec.selector {selector} selects no pod template "
+                            "of this stream")
+    return problems
+
+
 def check_documents(documents: list[dict[str, Any]], k8s_version: str) -> list[str]:
     problems: list[str] = []
     for obj in documents:
         problems += check_object(obj, k8s_version)
-    return problems
+    return problems + _unselected_services(documents)

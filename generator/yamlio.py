@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -128,6 +129,14 @@ class _Dumper(yaml.SafeDumper):
 
 
 _LINE_BREAKS = frozenset("\x85\u2028\u2029")
+# Plain scalars the YAML 1.2 core schema reads as null, bool, int or float. PyYAML speaks
+# YAML 1.1 and writes these plain (1e3, 0o17 are text in 1.1); kubectl's 1.1 reader agrees, but
+# 1.2 tools (yq, ruamel, Go's yaml.v3) would not: quote them so every reader sees text.
+_YAML12_NOT_TEXT = re.compile(
+    r"~|null|Null|NULL|true|True|TRUE|false|False|FALSE"
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(inf|Inf|INF)|\.nan|\.NaN|\.NAN")
 
 
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
@@ -142,6 +151,8 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     )
     if literal_ok:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if _YAML12_NOT_TEXT.fullmatch(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
