@@ -34,7 +34,7 @@ def cold(command: list[str], runs: int) -> float:
 
 
 def in_process(seconds: float, validate: bool) -> float:
-    from generator.commands import GenerateRequest, generate_manifest
+    from generator.generate import GenerateRequest, generate_manifest
 
     request = GenerateRequest(file=str(STACK), catalogue=CATALOGUE, validate=validate)
     generate_manifest(request)

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from generator.catalogue import Catalogue  # noqa: E402
-from generator.commands import parse_with  # noqa: E402
-from generator.inject import InjectOptions, inject, parse_stream  # noqa: E402
+from generator.inject import inject  # noqa: E402
+from generator.manifests import parse_stream  # noqa: E402
+from generator.sidecars import SidecarOptions, parse_with  # noqa: E402
 from generator.values import parse_assignment  # noqa: E402
 
 MANIFESTS = ROOT / "tests" / "fixtures" / "manifests"
@@ -54,7 +55,7 @@ def floor(text: str) -> str:
 
 def injector(patterns: list[str]) -> Callable[[str], str]:
     seed = ("seed-loader.seed=hello",) if "seed-loader" in patterns else ()  # its required value
-    options = InjectOptions(requests=parse_with(patterns),
+    options = SidecarOptions(requests=tuple(parse_with(p) for p in patterns),
                             assignments=tuple(parse_assignment(a) for a in seed))
     catalogue = Catalogue(CATALOGUE)
 

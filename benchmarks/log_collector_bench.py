@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from generator.catalogue import Catalogue  # noqa: E402
 from generator.compose import compose  # noqa: E402
-from generator.stack import SidecarRequest, Stack  # noqa: E402
+from generator.sidecars import SidecarRequest  # noqa: E402
+from generator.stack import Stack  # noqa: E402
 
 VERSION = (ROOT / "images" / "log-collector" / "VERSION").read_text().strip()
 IMAGE = f"ghcr.io/sidecar-patterns/log-collector:{VERSION}"
