@@ -56,7 +56,7 @@ def floor(text: str) -> str:
 def injector(patterns: list[str]) -> Callable[[str], str]:
     seed = ("seed-loader.seed=hello",) if "seed-loader" in patterns else ()  # its required value
     options = SidecarOptions(requests=tuple(parse_with(p) for p in patterns),
-                            assignments=tuple(parse_assignment(a) for a in seed))
+                             assignments=tuple(parse_assignment(a) for a in seed))
     catalogue = Catalogue(CATALOGUE)
 
     def injected(text: str) -> str:
