@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ManifestError
-from ..kinds import local_pod_name, pod_template_of
+from ..kinds import claim_templates, local_pod_name, pod_template_of
 from ..rules import classic_sidecar_names, is_native_sidecar
 
 Role = Literal["init", "sidecar", "app"]
@@ -137,6 +137,7 @@ def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
         ordered.append(container)
         plan.containers.append(_container_plan(container, role, False))
     volumes = _translate_volumes(spec, sources, plan, f"{files_root}/{name}")
+    volumes += _claimed_volumes(obj, name, plan)
     containers = [_translate_container(c, plan, sources, publish, obj) for c in ordered]
     _isolate_empty_dirs(name, volumes, containers, plan)
     for port in publish:
@@ -307,6 +308,17 @@ def _translate_volumes(spec: dict[str, Any], sources: _Sources, plan: PodPlan,
             volume = {"name": name, "hostPath": {"path": f"{folder}/{name}", "type": "Directory"}}
             break
         volumes.append(volume)
+    return volumes
+
+
+def _claimed_volumes(obj: dict[str, Any], pod: str, plan: PodPlan) -> list[dict[str, Any]]:
+    """A StatefulSet's volumeClaimTemplates, as Kubernetes names the first pod's claims
+    (`<claim>-<pod>`): podman keeps such a named volume after `down`, as a cluster keeps PVCs."""
+    volumes = []
+    for claim in claim_templates(obj):
+        volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": f"{claim}-{pod}"}})
+        plan.notes.append(f"volumeClaimTemplates {claim} -> volume {claim}-{pod} "
+                          "(kept by down, as a cluster keeps the claim)")
     return volumes
 
 
