@@ -55,6 +55,10 @@ def test_deleted_branch_keeps_the_tree_and_says_why(
         kept = os.readlink(sc.current)
         git("push", "-q", "origin", ":refs/heads/feature", cwd=upstream.work)
         wait_for(lambda: sc.request("/healthz")[0] == 503, 10)
+        # Staleness is /healthz's and /status's: liveness stays up, readiness too, since the
+        # last good tree is still served (a restart of every sidecar would help nobody).
+        assert sc.request("/livez")[0] == 200
+        assert sc.request("/readyz")[0] == 200
         status = sc.status()
         assert status["last_error_kind"] == "ref_not_found"
         assert "ref 'feature' not found on remote (deleted or renamed?)" in status["last_error"]
