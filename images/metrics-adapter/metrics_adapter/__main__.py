@@ -1,14 +1,15 @@
-"""Entry point: settings from flags (each with a METRICS_ADAPTER_* twin), then the exporter."""
+"""Entry point: settings from flags (each with a METRICS_ADAPTER_* twin), then the exporter,
+run by the shared engine supervisor (images/_common/engine_supervisor.py) as PID 1."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
-from types import FrameType
+
+import engine_supervisor as supervisor
 
 from .exporters import (
     ADAPTERS,
@@ -17,12 +18,14 @@ from .exporters import (
     Launch,
     Settings,
     SettingsError,
+    assemble_programs,
     launch,
     parse_files,
 )
 
 PREFIX = "METRICS_ADAPTER_"
 EXIT_CONFIG = 2
+HEALTH_PORT = 9899
 
 FLAGS: dict[str, tuple[str | None, str]] = {
     "--adapter": (None, f"what to export: {', '.join(ADAPTERS)}"),
@@ -46,15 +49,24 @@ FLAGS: dict[str, tuple[str | None, str]] = {
 }
 
 
-def parse(argv: list[str]) -> Settings:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metrics-adapter",
-        description="Every flag has an environment twin METRICS_ADAPTER_<FLAG>; the flag wins.")
+        description="Every flag has an environment twin METRICS_ADAPTER_<FLAG>; the flag wins. "
+        "`metrics-adapter healthcheck [/healthz|/readyz]` is the probe.")
     for flag, (default, help_text) in FLAGS.items():
         env = PREFIX + flag[2:].upper().replace("-", "_")
         parser.add_argument(flag, default=os.environ.get(env, default),
                             help=f"{help_text} (env {env}; default: {default})")
-    args = parser.parse_args(argv)
+    supervisor.add_flags(parser, PREFIX, health_port=HEALTH_PORT)
+    return parser
+
+
+def parse(argv: list[str]) -> Settings:
+    return settings(parser().parse_args(argv))
+
+
+def settings(args: argparse.Namespace) -> Settings:
     if not args.adapter:
         raise SettingsError(f"--adapter is required: one of {', '.join(ADAPTERS)}")
     if args.adapter not in ADAPTERS:
@@ -89,35 +101,51 @@ def parse(argv: list[str]) -> Settings:
     )
 
 
-def run(plan: Launch) -> int:
-    """Start the exporter and stay PID 1: SIGTERM is passed on, and a stop we asked for is a
-    clean exit (a Go exporter as PID 1 would ignore SIGTERM's default action)."""
-    child = subprocess.Popen(plan.argv, env={**os.environ, **plan.env})
-    stopping = False
+def engine(s: Settings, plan: Launch) -> supervisor.Engine:
+    """The exporter for the supervisor: ready once it listens; mtail reloads its programs on
+    SIGHUP after they compile, the exporters read their credentials only at start."""
+    ready = supervisor.tcp_ready("127.0.0.1", s.port)
+    env = {**os.environ, **plan.env}
+    if s.adapter != "logs":
+        return supervisor.Engine(name=Path(plan.argv[0]).name, command=plan.argv,
+                                 reload_signal=None, ready=ready, env=env)
+    progs = plan.argv[plan.argv.index("-progs") + 1]
 
-    def forward(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-        child.send_signal(signum)
+    def prepare() -> None:  # a ConfigMap of programs changed: copy them again
+        assemble_programs(s, Path(progs))
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward)
-    code = child.wait()
-    if stopping:
-        return 0
-    print(f"metrics-adapter: {Path(plan.argv[0]).name} exited with {code}", file=sys.stderr)
-    return code if code > 0 else 1
+    return supervisor.Engine(
+        name="mtail", command=plan.argv, reload_signal=signal.SIGHUP, ready=ready, env=env,
+        prepare=prepare, check=[plan.argv[0], "-compile_only", "-progs", progs, "-logtostderr"])
+
+
+def healthcheck(argv: list[str]) -> int:
+    """The probe: GET /healthz (liveness: the exporter runs) or /readyz (it listens)."""
+    path = argv[0] if argv else "/readyz"
+    bind = os.environ.get(PREFIX + "HEALTH_BIND", f"127.0.0.1:{HEALTH_PORT}")
+    host, _, port = bind.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+    return supervisor.healthcheck(f"http://{host}:{port}{path}")
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["healthcheck"]:
+        return healthcheck(argv[1:])
     try:
-        settings = parse(argv)
-        plan = launch(settings)
-    except SettingsError as exc:
+        args = parser().parse_args(argv)
+        setup = settings(args)
+        plan = launch(setup)
+        options = supervisor.Options.from_args(args)
+        if setup.adapter == "logs":
+            options = supervisor.Options(
+                options.health_host, options.health_port,
+                options.watch_dirs or tuple(d for d in setup.program_dirs if d.is_dir()),
+                options.watch_interval, options.stop_timeout)
+    except (SettingsError, supervisor.SupervisorError) as exc:
         print(f"metrics-adapter: error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"metrics-adapter: {settings.adapter}: {' '.join(plan.argv)}", flush=True)
-    return run(plan)
+    print(f"metrics-adapter: {setup.adapter}: {' '.join(plan.argv)}", flush=True)
+    return supervisor.supervise(engine(setup, plan), options, "metrics-adapter")
 
 
 if __name__ == "__main__":

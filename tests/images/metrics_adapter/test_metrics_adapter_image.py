@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT
+from support import ROOT, wait_for
 
 from generator import images
 
 IMAGE_DIR = ROOT / "images" / "metrics-adapter"
-sys.path.insert(0, str(IMAGE_DIR))
+sys.path[:0] = [str(IMAGE_DIR), str(ROOT / "images" / "_common")]  # as the image lays them out
 
 from metrics_adapter import exporters as ex  # noqa: E402
 from metrics_adapter.__main__ import parse  # noqa: E402
@@ -35,7 +35,8 @@ def settings(tmp_path: Path, adapter: str, *argv: str, **files: str) -> ex.Setti
 def entrypoint(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "metrics_adapter", *argv], cwd=IMAGE_DIR,
                           capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "PYTHONPATH": str(IMAGE_DIR), **(env or {})})
+                          env={**os.environ, **(env or {}), "PYTHONPATH":
+                               f"{IMAGE_DIR}:{ROOT / 'images' / '_common'}"})
 
 
 def test_every_adapter_listens_on_its_usual_port_and_reaches_the_app_on_localhost(
@@ -161,3 +162,29 @@ def test_mtail_in_the_image_counts_lines_by_level(tmp_path: Path) -> None:
     counted = {line.split("{")[1].split(",")[0]: line.rsplit(" ", 1)[1]
                for line in proc.stdout.splitlines() if line.startswith("log_lines_total{")}
     assert counted == {'level="error"': "7", 'level="warning"': "3", 'level="info"': "9"}
+
+
+def test_supervised_exporter_health_readiness_and_clean_stop() -> None:
+    """nginx's exporter waits for stub_status: alive (/healthz) but not ready (/readyz) until
+    then; SIGTERM stops it and the container exits 0 within a second or two."""
+    (image,) = images.build(["metrics-adapter"], registry=None, tag=None, push=False,
+                            quiet=True, say=lambda _: None)
+    name = f"metrics-adapter-health-{os.getpid()}"
+    subprocess.run(["podman", "run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp",
+                    "-e", "METRICS_ADAPTER_ADAPTER=nginx", "-e",
+                    "METRICS_ADAPTER_HEALTH_BIND=127.0.0.1:9899", image],
+                   check=True, capture_output=True, timeout=60)
+    try:
+        def probe(path: str) -> int:
+            return subprocess.run(["podman", "exec", name, "python3", "-m", "metrics_adapter",
+                                   "healthcheck", path], capture_output=True,
+                                  timeout=30).returncode
+        wait_for("the supervisor's /healthz", lambda: probe("/healthz") == 0, 30)
+        assert probe("/readyz") == 1  # nothing serves stub_status: the exporter waits
+        stopped = subprocess.run(["podman", "stop", "-t", "10", name], capture_output=True,
+                                 timeout=60)
+        code = subprocess.run(["podman", "inspect", name, "--format", "{{.State.ExitCode}}"],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, timeout=60)
+    assert stopped.returncode == 0 and code == "0"

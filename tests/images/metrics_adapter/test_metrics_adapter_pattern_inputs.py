@@ -66,15 +66,18 @@ def test_two_adapters_in_one_pod_name_the_annotation_clash() -> None:
     docs = generate_two()
     pod = docs[-1]
     ports = {c["name"]: c["ports"] for c in pod["spec"]["initContainers"]}
-    assert ports == {"metrics-adapter": [{"name": "metrics", "containerPort": 9121}],
-                     "logs": [{"name": "metrics", "containerPort": 3903}]}
+    assert ports == {"metrics-adapter": [{"name": "metrics", "containerPort": 9121},
+                                         {"name": "health", "containerPort": 9899}],
+                     "logs": [{"name": "metrics", "containerPort": 3903},
+                              {"name": "health", "containerPort": 9898}]}
 
 
 def generate_two() -> list[dict[str, Any]]:
     result = run_pattern(*BASE, "--with", "logs=metrics-adapter", "--set",
                          "metrics-adapter.adapter=redis", "--set", "logs.adapter=logs",
                          "--set", "logs.logDir=/var/log/shop", "--set",
-                         "logs.scrapeAnnotations=false", catalogue=CATALOGUE)
+                         "logs.scrapeAnnotations=false", "--set", "logs.healthPort=9898",
+                         catalogue=CATALOGUE)
     assert result.code == 0, result.stderr
     return list(yaml.safe_load_all(result.stdout))
 
@@ -86,8 +89,10 @@ def test_the_pod_is_annotated_for_scraping_and_names_its_metrics_port() -> None:
         "prometheus.io/scrape": "true", "prometheus.io/port": "9300",
         "prometheus.io/path": "/metrics"}
     (sidecar,) = pod["spec"]["initContainers"]
-    assert sidecar["ports"] == [{"name": "metrics", "containerPort": 9300}]
-    assert sidecar["readinessProbe"]["httpGet"] == {"path": "/", "port": "metrics"}
+    assert sidecar["ports"] == [{"name": "metrics", "containerPort": 9300},
+                                {"name": "health", "containerPort": 9899}]
+    assert sidecar["readinessProbe"]["exec"]["command"][-2:] == ["healthcheck", "/readyz"]
+    assert sidecar["livenessProbe"]["exec"]["command"][-2:] == ["healthcheck", "/healthz"]
     assert "startupProbe" not in sidecar
     # The Secret is a read-only volume; no value in the manifest holds a credential.
     assert {"name": "metrics-adapter-credentials", "mountPath":

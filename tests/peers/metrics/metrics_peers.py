@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pods import RunningPod
+from support import wait_for
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -116,18 +116,6 @@ class Prometheus:
                 health: str = target["health"]
                 return health
         return None
-
-
-def wait_for(what: str, predicate: Any, timeout: float = 30, interval: float = 0.1) -> Any:
-    """Poll until predicate() is truthy and return it (until tests/support.py has its own)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def unique(prefix: str) -> str:
