@@ -116,7 +116,9 @@ def engine(s: Settings, plan: Launch) -> supervisor.Engine:
 
     return supervisor.Engine(
         name="mtail", command=plan.argv, reload_signal=signal.SIGHUP, ready=ready, env=env,
-        prepare=prepare, check=[plan.argv[0], "-compile_only", "-progs", progs, "-logtostderr"])
+        prepare=prepare,
+        # -port 0: the check must not bind the running mtail's port (it does, even compiling)
+        check=[plan.argv[0], "-compile_only", "-progs", progs, "-port", "0", "-logtostderr"])
 
 
 def healthcheck(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, wait_for
+from support import ROOT, kubelet_update, wait_for
 
 from generator import images
 
@@ -188,3 +188,46 @@ def test_supervised_exporter_health_readiness_and_clean_stop() -> None:
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, timeout=60)
     assert stopped.returncode == 0 and code == "0"
+
+
+def test_mtail_programs_reload_when_their_configmap_changes(tmp_path: Path) -> None:
+    """A kubelet-style `..data` swap of the programs dir: the new program is compiled, then
+    loaded by SIGHUP; a program that does not compile leaves the running ones (and counts)."""
+    (image,) = images.build(["metrics-adapter"], registry=None, tag=None, push=False,
+                            quiet=True, say=lambda _: None)
+    programs, logs = tmp_path / "programs", tmp_path / "logs"
+    for folder in (programs, logs):
+        folder.mkdir()
+        folder.chmod(0o777)
+    tmp_path.chmod(0o755)
+    first = b"counter first_total\n/x/ {\n  first_total++\n}\n"
+    second = b"counter second_total\n/y/ {\n  second_total++\n}\n"
+    kubelet_update(programs, {"a.mtail": first})
+    name = f"metrics-adapter-reload-{os.getpid()}"
+    subprocess.run(["podman", "run", "-d", "--name", name, "--read-only", "--tmpfs", "/tmp",
+                    "-v", f"{programs}:/etc/metrics-adapter/programs:ro",
+                    "-v", f"{logs}:/var/log/app", "-e", "METRICS_ADAPTER_ADAPTER=logs",
+                    "-e", "METRICS_ADAPTER_WATCH_INTERVAL=0.5", image],
+                   check=True, capture_output=True, timeout=60)
+
+    def metrics(port: int) -> str:
+        return subprocess.run(
+            ["podman", "exec", name, "python3", "-c", "import urllib.request as u; print(u."
+             f"urlopen('http://127.0.0.1:{port}/metrics').read().decode())"],
+            capture_output=True, text=True, timeout=30).stdout
+
+    try:
+        wait_for("mtail with the first program", lambda: "first_total" in metrics(3903), 30)
+        kubelet_update(programs, {"a.mtail": first, "b.mtail": second})
+        wait_for("the second program, loaded", lambda: "second_total" in metrics(3903), 30)
+        kubelet_update(programs, {"a.mtail": first, "b.mtail": b"counter broken {\n"})
+        wait_for("the failed reload counted",
+                 lambda: 'engine_supervisor_reload_failures_total{engine="mtail"} 1'
+                 in metrics(9899), 30)
+        after = metrics(3903)
+        log = subprocess.run(["podman", "logs", name], capture_output=True, text=True,
+                             timeout=30).stderr
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, timeout=60)
+    assert "first_total" in after and "second_total" in after
+    assert "not reloading, mtail keeps its running config" in log
