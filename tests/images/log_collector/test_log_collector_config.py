@@ -74,7 +74,15 @@ def test_default_render_ships_three_files_with_their_levels_under_flow_control()
     assert conf.count("flags(flow-control);") == 3 and "disk-buffer(" not in conf
     assert "syslog('syslog'" in conf and "port(601)" in conf and 'transport("tcp")' in conf
     assert env == {"LOG_COLLECTOR_CONTAINER": "demo", "LOG_COLLECTOR_APP": "demo",
-                   "LOG_COLLECTOR_FLUSH_TIMEOUT": "20"}
+                   "LOG_COLLECTOR_FLUSH_TIMEOUT": "20",
+                   "LOG_COLLECTOR_GLOBS": "error.log warning.log info.log",
+                   "LOG_COLLECTOR_MAX_FILES": "100", "LOG_COLLECTOR_STALL_AFTER": "300"}
+
+
+@pytest.mark.parametrize("glob", ["app.log*", "*", "error*"])
+def test_a_glob_that_would_match_rotated_copies_is_refused(glob: str) -> None:
+    with pytest.raises(PatternError, match="ends in \\*, so it also matches rotated copies"):
+        render({"files": [{"glob": glob}]})
 
 
 def test_drop_uses_a_reliable_disk_buffer_of_buffer_size_and_no_flow_control() -> None:

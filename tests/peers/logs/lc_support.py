@@ -181,14 +181,18 @@ def assert_no_loss(records: list[Record], lines_per_file: int, max_duplicated: i
     assert all(r["out_of_order"] <= (1 if r["duplicated"] else 0) for r in report.values()), report
 
 
+def health_line(container: str) -> str:
+    """What the image's own health command prints, as a probe runs it."""
+    return subprocess.run(["podman", "exec", container, "log-collector-health"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
 def health(container: str) -> dict[str, int]:
-    """The sidecar's counters, from the image's own health command (as a probe runs it)."""
-    proc = subprocess.run(["podman", "exec", container, "log-collector-health"],
-                          capture_output=True, text=True, check=False)
-    words = proc.stdout.split()
+    """The sidecar's counters while it reports ok; empty otherwise."""
+    words = health_line(container).split()
     if not words or words[0] != "ok":
         return {}
-    return {k: int(v) for k, v in (w.split("=") for w in words[1:])}
+    return {k: int(v) for k, v in (w.split("=") for w in words[1:] if "=" in w)}
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
