@@ -43,7 +43,8 @@ class PodPlan:
     grace_seconds: int = DEFAULT_GRACE_SECONDS
     host_ports: list[tuple[str, int]] = field(default_factory=list)
     host_network: bool = False
-    podman_volumes: list[str] = field(default_factory=list)  # named volumes to remove on down
+    pod_volumes: list[str] = field(default_factory=list)  # the pod's emptyDirs, removed on down
+    runtime: str = ""  # the engine it was started on (set by the runner)
     notes: list[str] = field(default_factory=list)
 
 
@@ -167,7 +168,7 @@ def _isolate_empty_dirs(pod: str, volumes: list[dict[str, Any]],
         if "emptyDir" in volume:
             renamed[volume["name"]] = f"{pod}-{volume['name']}"
             volume["name"] = renamed[volume["name"]]
-            plan.podman_volumes.append(volume["name"])
+            plan.pod_volumes.append(volume["name"])
     for container in containers:
         for mount in container.get("volumeMounts") or []:
             mount["name"] = renamed.get(mount["name"], mount["name"])

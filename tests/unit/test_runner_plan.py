@@ -82,7 +82,7 @@ def test_secrets_config_maps_and_field_refs_are_resolved(plan: Any) -> None:
 
 
 def test_empty_dirs_get_pod_unique_names(plan: Any) -> None:
-    assert plan.podman_volumes == ["web-shared"]
+    assert plan.pod_volumes == ["web-shared"]
     mounts = [m["name"] for c in plan.play["spec"]["containers"] for m in c["volumeMounts"]]
     assert mounts == ["web-shared", "web-shared", "conf"]
 
