@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,25 +14,28 @@ import pytest
 
 from generator.catalogue import Catalogue
 from generator.compose import compose
-from generator.runner import podman, state
+from generator.runner import engines, state
 from generator.runner.plan import PodPlan
-from generator.runner.run import documents_to_plans, down, pod_ip, up
+from generator.runner.run import documents_to_plans, down, up
+from generator.runner.runtime import Runtime
 from generator.stack import stack_from_dict
 from generator.values import parse_assignment
 
 
-def require_runtime() -> None:
+def require_runtime(name: str = "podman") -> Runtime:
     """Integration tests fail, never skip, when the runtime is missing."""
-    if shutil.which("podman") is None:
-        pytest.fail("podman is missing: run `bash scripts/setup.sh` (the test command does)")
-    info = podman.run("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
-    if info.code != 0:
-        pytest.fail(f"podman cannot run containers: {info.error_line}")
+    runtime = engines.engine(name)
+    problem = runtime.problem()
+    if problem is not None:
+        pytest.fail(f"{name} cannot run containers ({problem}): run `bash scripts/setup.sh` "
+                    "(the test command does)")
+    return runtime
 
 
 @dataclass
 class RunningPod:
     plan: PodPlan
+    runtime: Runtime
     log: list[str] = field(default_factory=list)
 
     @property
@@ -42,29 +44,25 @@ class RunningPod:
 
     @property
     def ip(self) -> str:
-        return pod_ip(self.plan.name, self.plan.host_network)
+        return self.runtime.pod_ip(self.plan.name, self.plan.host_network)
 
     def container(self, name: str) -> str:
-        return podman.container_name(self.plan.name, name)
+        return self.runtime.container_name(self.plan.name, name)
 
     def exec(self, container: str, *command: str, check: bool = True,
              timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(["podman", "exec", self.container(container), *command],
-                              capture_output=True, text=True, timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"exec {command} in {container} failed ({proc.returncode}): "
-                                 f"{proc.stdout}{proc.stderr}")
-        return proc
+        done = self.runtime.exec(self.container(container), list(command), timeout=timeout)
+        if check and done.code != 0:
+            raise AssertionError(f"exec {command} in {container} failed ({done.code}): "
+                                 f"{done.stdout}{done.stderr}")
+        return subprocess.CompletedProcess(command, done.code, done.stdout, done.stderr)
 
     def logs(self, container: str) -> str:
-        proc = subprocess.run(["podman", "logs", self.container(container)], capture_output=True,
-                              text=True, check=False)
-        return proc.stdout + proc.stderr
+        done = self.runtime.logs(self.container(container))
+        return done.stdout + done.stderr
 
     def running(self, container: str) -> bool:
-        proc = subprocess.run(["podman", "inspect", self.container(container), "--format",
-                               "{{.State.Running}}"], capture_output=True, text=True, check=False)
-        return proc.stdout.strip() == "true"
+        return self.runtime.is_running(self.container(container))
 
 
 def stack_documents(stack: dict[str, Any], catalogue: Path,
@@ -75,12 +73,14 @@ def stack_documents(stack: dict[str, Any], catalogue: Path,
 
 @contextmanager
 def running(documents: list[dict[str, Any]], *, publish: dict[int, int] | None = None,
-            timeout: float = 120, grace: int | None = 0) -> Iterator[list[RunningPod]]:
+            timeout: float = 120, grace: int | None = 0,
+            runtime: Runtime | None = None) -> Iterator[list[RunningPod]]:
     """Run the documents' pods until the block ends; they are removed even if it fails."""
     plans = documents_to_plans(documents, publish or {})
     log: list[str] = []
-    up(plans, wait=True, timeout=timeout, replace=True, say=log.append)
-    pods = [RunningPod(plan, log) for plan in plans]
+    engine = up(plans, wait=True, timeout=timeout, replace=True, say=log.append,
+                runtime=runtime or engines.engine("podman"))
+    pods = [RunningPod(plan, engine, log) for plan in plans]
     try:
         yield pods
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ManifestError
-from ..kinds import local_pod_name, pod_template_of
+from ..kinds import claim_templates, local_pod_name, pod_template_of
 from ..rules import classic_sidecar_names, is_native_sidecar
 
 Role = Literal["init", "sidecar", "app"]
@@ -43,7 +43,8 @@ class PodPlan:
     grace_seconds: int = DEFAULT_GRACE_SECONDS
     host_ports: list[tuple[str, int]] = field(default_factory=list)
     host_network: bool = False
-    podman_volumes: list[str] = field(default_factory=list)  # named volumes to remove on down
+    pod_volumes: list[str] = field(default_factory=list)  # the pod's emptyDirs, removed on down
+    runtime: str = ""  # the engine it was started on (set by the runner)
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,6 +137,7 @@ def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
         ordered.append(container)
         plan.containers.append(_container_plan(container, role, False))
     volumes = _translate_volumes(spec, sources, plan, f"{files_root}/{name}")
+    volumes += _claimed_volumes(obj, name, plan)
     containers = [_translate_container(c, plan, sources, publish, obj) for c in ordered]
     _isolate_empty_dirs(name, volumes, containers, plan)
     for port in publish:
@@ -166,7 +168,7 @@ def _isolate_empty_dirs(pod: str, volumes: list[dict[str, Any]],
         if "emptyDir" in volume:
             renamed[volume["name"]] = f"{pod}-{volume['name']}"
             volume["name"] = renamed[volume["name"]]
-            plan.podman_volumes.append(volume["name"])
+            plan.pod_volumes.append(volume["name"])
     for container in containers:
         for mount in container.get("volumeMounts") or []:
             mount["name"] = renamed.get(mount["name"], mount["name"])
@@ -306,6 +308,17 @@ def _translate_volumes(spec: dict[str, Any], sources: _Sources, plan: PodPlan,
             volume = {"name": name, "hostPath": {"path": f"{folder}/{name}", "type": "Directory"}}
             break
         volumes.append(volume)
+    return volumes
+
+
+def _claimed_volumes(obj: dict[str, Any], pod: str, plan: PodPlan) -> list[dict[str, Any]]:
+    """A StatefulSet's volumeClaimTemplates, as Kubernetes names the first pod's claims
+    (`<claim>-<pod>`): podman keeps such a named volume after `down`, as a cluster keeps PVCs."""
+    volumes = []
+    for claim in claim_templates(obj):
+        volumes.append({"name": claim, "persistentVolumeClaim": {"claimName": f"{claim}-{pod}"}})
+        plan.notes.append(f"volumeClaimTemplates {claim} -> volume {claim}-{pod} "
+                          "(kept by down, as a cluster keeps the claim)")
     return volumes
 
 

@@ -82,7 +82,7 @@ def test_secrets_config_maps_and_field_refs_are_resolved(plan: Any) -> None:
 
 
 def test_empty_dirs_get_pod_unique_names(plan: Any) -> None:
-    assert plan.podman_volumes == ["web-shared"]
+    assert plan.pod_volumes == ["web-shared"]
     mounts = [m["name"] for c in plan.play["spec"]["containers"] for m in c["volumeMounts"]]
     assert mounts == ["web-shared", "web-shared", "conf"]
 
@@ -103,3 +103,19 @@ def test_missing_references_are_errors() -> None:
         plan_documents(DOCS[:2], {}, "/run/files")
     with pytest.raises(ManifestError, match="--publish 1:9: no container in web declares port 9"):
         plan_documents(DOCS, {9: 1}, "/run/files")
+
+
+def test_statefulset_claim_templates_become_named_volumes_of_the_first_pod() -> None:
+    db = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+          "spec": {"serviceName": "db", "selector": {"matchLabels": {"a": "db"}},
+                   "template": {"metadata": {"labels": {"a": "db"}}, "spec": {"containers": [
+                       {"name": "db", "image": "d:1",
+                        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}]}]}},
+                   "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                       "accessModes": ["ReadWriteOnce"],
+                       "resources": {"requests": {"storage": "1Gi"}}}}]}}
+    (plan,) = plan_documents([db], {}, "/files")
+    assert plan.name == "db-0"
+    assert plan.play["spec"]["volumes"] == [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-0"}}]
+    assert any("data-db-0" in note for note in plan.notes)

@@ -234,10 +234,12 @@ class Recorded:
 
 @dataclass
 class WebhookReceiver:
-    """Records POSTs; answers with `status` (mutable, to simulate a failing app)."""
+    """Records POSTs; answers with `status` (mutable, to simulate a failing app) after
+    `delay_s` (a receiver that works on the hook before it answers)."""
 
     port: int
     status: int = 200
+    delay_s: float = 0.0
     calls: list[Recorded] = field(default_factory=list)
 
     def start(self) -> ThreadingHTTPServer:
@@ -250,6 +252,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.calls.append(Recorded(dict(self.headers.items()), body, time.time()))
+                time.sleep(receiver.delay_s)
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

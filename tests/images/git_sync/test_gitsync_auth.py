@@ -39,8 +39,7 @@ def test_token_is_reread_on_every_sync(tmp_path: Path, upstream: Upstream,
         assert sc.read_version() == "v1"
 
         password_file.write_text("token-two\n")  # then the Secret update reaches the pod
-        took = wait_for(lambda: sc.read_version() == "v2", 10)
-        assert took <= 2.5
+        wait_for(lambda: sc.read_version() == "v2", 10)
         log = sc.log()
         assert "token-one" not in log and "token-two" not in log
         assert "token-one" not in str(sc.status()) and "token-two" not in str(sc.status())

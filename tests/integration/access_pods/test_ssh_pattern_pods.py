@@ -13,6 +13,7 @@ from typing import Any
 
 import paramiko
 import pytest
+import yaml
 from access_pods_support import (
     MARIADB_IMAGE,
     documents,
@@ -22,10 +23,12 @@ from access_pods_support import (
     secret,
 )
 from pods import RunningPod, running
+from support import CATALOGUE, run_pattern
 
 KEY_PORT = 24022
 PASSWORD_PORT = 24023
 DATABASE_PORT = 24025
+INJECTED_PORT = 24026
 # Deliberately not 1000 or 65532: the sidecar must take whatever uid/gid the app has.
 UID, GID = 4321, 4322
 APP_FILE = "from-app.txt"
@@ -261,3 +264,77 @@ def test_database_example_data_dir_over_ssh(keys: Keys, database_volume: str) ->
         result = pod.exec(app, "sh", "-c", "mariadb --socket=/run/mysqld/mysqld.sock -N "
                           "< /var/lib/mysql/restore.sql")
         assert result.stdout == "1\n"
+
+
+# The source document's core case as a user meets it: their own MariaDB StatefulSet, whose data
+# directory is already a volume (a claim template), gets ssh access by `pattern inject` alone.
+USER_STATEFULSET = f"""\
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: r2a-db
+spec:
+  serviceName: r2a-db
+  selector:
+    matchLabels: {{app: r2a-db}}
+  template:
+    metadata:
+      labels: {{app: r2a-db}}
+    spec:
+      securityContext: {{fsGroup: 999}}
+      containers:
+        - name: mariadb
+          image: {MARIADB_IMAGE}
+          command: [sh, -c, "test -d /var/lib/mysql/mysql || mariadb-install-db --user=mysql
+            --datadir=/var/lib/mysql --skip-test-db > /dev/null; exec mariadbd
+            --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock --bind-address=127.0.0.1"]
+          securityContext: {{runAsUser: 999, runAsGroup: 999}}
+          readinessProbe:
+            exec: {{command: [mariadb-admin, --socket=/run/mysqld/mysqld.sock, ping]}}
+            periodSeconds: 2
+          volumeMounts:
+            - {{name: data, mountPath: /var/lib/mysql}}
+  volumeClaimTemplates:
+    - metadata: {{name: data}}
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: {{requests: {{storage: 1Gi}}}}
+"""
+
+
+@pytest.fixture
+def claim_volume() -> Iterator[str]:
+    podman_volume_rm("data-r2a-db-0")
+    yield "data-r2a-db-0"
+    podman_volume_rm("data-r2a-db-0")
+
+
+def test_inject_into_a_statefulset_shares_its_data_volume_over_sftp(keys: Keys,
+                                                                     claim_volume: str) -> None:
+    injected = run_pattern("inject", "-f", "-", "--with", "ssh", "--set", "ssh.user=mysql",
+                           "--set", "ssh.uid=999", "--set", "ssh.gid=999",
+                           "--set", "ssh.dataPath=/var/lib/mysql",
+                           "--set", "ssh.authorizedKeysSecret=r2a-db-keys",
+                           "--set", "ssh.hostKeysSecret=r2a-db-hostkeys",
+                           stdin=USER_STATEFULSET, catalogue=CATALOGUE)
+    assert injected.code == 0, injected.stderr
+    assert "shares volume 'data'" in injected.stderr  # the note says which volume
+    (workload,) = [d for d in yaml.safe_load_all(injected.stdout) if d]
+    spec = workload["spec"]["template"]["spec"]
+    assert "data" not in {v["name"] for v in spec["volumes"]}, "the claim stays the data volume"
+    (ssh,) = spec["initContainers"]
+    assert {"name": "data", "mountPath": "/var/lib/mysql"} in ssh["volumeMounts"]
+    secrets = [
+        secret("r2a-db-keys", {"authorized_keys": keys.client.with_suffix(".pub").read_text()}),
+        secret("r2a-db-hostkeys", {"ssh_host_ed25519_key": keys.host.read_text()}),
+    ]
+    with running([*secrets, workload], publish={2222: INJECTED_PORT}, timeout=180) as (pod,):
+        assert pod.name == "r2a-db-0"
+        pod.exec("mariadb", "mariadb", "--socket=/run/mysqld/mysqld.sock", "-e",
+                 "CREATE DATABASE orders")
+        client = connect(INJECTED_PORT, "mysql", keys.host_key(), key_filename=str(keys.client))
+        with client, client.open_sftp() as sftp:
+            assert {"mysql", "orders", "ibdata1"} <= set(sftp.listdir("/var/lib/mysql"))
+            buffer = io.BytesIO()
+            sftp.getfo("/var/lib/mysql/orders/db.opt", buffer)
+            assert b"default-character-set" in buffer.getvalue()

@@ -45,9 +45,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "openstack": {"instance_id": "d8e02d56-2648-49a3-bf97-6be8f1204f38", "region": None,
                   "zone": "nova", "instance_type": "m1.small", "hostname": "os-vm-1.novalocal",
                   "tags": {"role": "db"}},
-    # QingCloud has no region in its metadata: the pod supplies one (a documented override).
+    # QingCloud has no region or zone in its metadata: the pod supplies both (documented).
     "qingcloud": {"instance_id": "i-abcd1234", "instance_type": "s1.small.r1",
-                  "region": "pek3", "zone": None, "private_ipv4": None, "hostname": None},
+                  "region": "pek3", "zone": "pek3a", "private_ipv4": None, "hostname": None},
 }
 
 # What an agent in the pod runs to ask the adapter something: status, headers, body, time.
@@ -94,7 +94,7 @@ def python_agent_stack(pod: str, values: dict[str, Any]) -> dict[str, Any]:
 def pointing_at(peers: Peers, cloud: str) -> dict[str, Any]:
     values: dict[str, Any] = {"provider": cloud, ENDPOINT_PARAMETER[cloud]: peers.url(cloud)}
     if cloud == "qingcloud":
-        values |= {"qingcloudInstanceId": "i-abcd1234", "region": "pek3"}
+        values |= {"qingcloudInstanceId": "i-abcd1234", "region": "pek3", "zone": "pek3a"}
     return values
 
 
@@ -254,8 +254,9 @@ def test_slow_metadata_service_is_bounded_and_served_from_cache(calm: Peers) -> 
 
 
 def test_expired_tokens_are_renewed_and_credentials_never_leave(calm: Peers) -> None:
+    # Tokens optional: the credential paths themselves are refused, not a missing token.
     values = {**pointing_at(calm, "aws"), "ttl": "1s", "ec2Dialect": True,
-              "exposeUserData": True}
+              "ec2Tokens": "optional", "exposeUserData": True}
     with running(stack_documents(python_agent_stack("imds-aws", values), CATALOGUE)) as (pod,):
         calm.faults("aws", expire_tokens=True, token_ttl_cap=3)
         time.sleep(5)  # several refreshes: a 401 on the old token, then 3 s tokens expiring
