@@ -85,20 +85,6 @@ def free_port() -> int:
         return port
 
 
-def wait_for(what: str, predicate: Callable[[], T | bool | None], timeout: float = 30,
-             interval: float = 0.05) -> T:
-    """The one wait helper: poll until predicate() is truthy and return that value; a timeout
-    fails with `what` in the message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-
-
 def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
     """Publish files into a Secret/ConfigMap volume dir as the kubelet's AtomicWriter does: a
     new hidden timestamped dir, `..data` swapped to it by one rename, visible names symlinked
