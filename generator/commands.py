@@ -250,8 +250,9 @@ def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
     """The injected stream and the notes for stderr (skips, warnings, a summary)."""
     from .inject import inject
     from .manifests import read_sources
+    from .stack import options_from_flags
 
-    options = request.sidecars.options()
+    options = options_from_flags(request.sidecars)
     if not options.requests:
         raise UsageError("name the sidecars to inject with --with PATTERN")
     result = inject(read_sources(request.files), options, Catalogue(request.catalogue))

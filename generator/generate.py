@@ -10,13 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import schema
 from .catalogue import Catalogue
 from .compose import compose_with_notes
 from .errors import UsageError, ValidationFailed
-from .kinds import GENERATED
 from .sidecars import SidecarFlags
-from .stack import Stack, load_stack, with_options
+from .stack import Stack, check_flags, load_stack, options_from_flags, with_options
 from .values import Assignment
 from .yamlio import HEADER, dump_documents
 
@@ -50,9 +48,6 @@ def _app_from_flags(request: GenerateRequest, base: dict[str, Any]) -> dict[str,
         except ValueError as error:
             raise UsageError(f"--app-command: {error}") from None
     if request.app_ports:
-        for port in request.app_ports:
-            if not 1 <= port <= 65535:
-                raise UsageError(f"--app-port {port}: must be between 1 and 65535")
         app["ports"] = [{"containerPort": p} for p in request.app_ports]
     if request.app_env:
         env = list(app.get("env", []))
@@ -80,21 +75,19 @@ def build_stack(request: GenerateRequest) -> tuple[Stack, tuple[Assignment, ...]
         if not request.name or not request.app_image:
             raise UsageError("give --name and --app-image, or a stack file with -f")
         stack = Stack(name=request.name, app={})
+    check_flags([
+        ("--name", request.name), ("--namespace", request.namespace), ("--kind", request.kind),
+        ("--replicas", request.replicas), ("--schedule", request.schedule),
+        ("--app-image", request.app_image),
+        *(("--app-port", port) for port in request.app_ports),
+        *(("--app-env", item.partition("=")[0]) for item in request.app_env),
+    ])
     overrides: dict[str, Any] = {"app": _app_from_flags(request, stack.app)}
-    if request.name:
-        if schema.validate(request.name, {"type": "string", "format": "dns-label"}, "--name"):
-            raise UsageError(f"--name {request.name!r}: must be a DNS label "
-                             "(lowercase letters, digits and '-', at most 63)")
-        overrides["name"] = request.name
-    if request.kind is not None:
-        if request.kind not in GENERATED:
-            raise UsageError(f"--kind {request.kind!r}: choose one of {', '.join(GENERATED)}")
-        overrides["kind"] = request.kind
-    for key in ("replicas", "schedule", "namespace"):
+    for key in ("name", "kind", "replicas", "schedule", "namespace"):
         if getattr(request, key) is not None:
             overrides[key] = getattr(request, key)
     stack = replace(stack, **overrides)
-    options = request.sidecars.options(stack.sidecar_options())
+    options = options_from_flags(request.sidecars, stack.sidecar_options())
     return with_options(stack, options), options.assignments
 
 

@@ -36,7 +36,6 @@ LIST_ANNOTATIONS = frozenset({PATTERNS_ANNOTATION, rules.SIDECARS_ANNOTATION})
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGER = "sidecar-patterns"
 NATIVE_BY_DEFAULT_SINCE = (1, 29)
-SIDECAR_MODES = ("auto", "native", "classic")
 # Pod spec fields a pattern may ask for in templates/pod.yaml.j2, with the value it may ask.
 POD_FIELDS: dict[str, Any] = {"shareProcessNamespace": True}
 
@@ -146,16 +145,25 @@ class SidecarFlags:
     sidecar_mode: str | None = None
     image_registry: str | None = None
 
-    def options(self, defaults: SidecarOptions | None = None) -> SidecarOptions:
-        """The flags checked and combined, on top of `defaults` (a stack file's spec)."""
+    def given(self) -> list[tuple[str, Any]]:
+        """Each flag with the value the stack file's field of the same meaning would hold;
+        `stack.options_from_flags` checks them with the stack schema."""
+        given: list[tuple[str, Any]] = [
+            ("--container", self.container), ("--k8s-version", self.k8s_version),
+            ("--sidecar-mode", self.sidecar_mode), ("--image-registry", self.image_registry)]
+        for item in self.with_:
+            name, sep, pattern = item.partition("=")
+            given += [("--with", name if sep else item), ("--with PATTERN", pattern or item)]
+        given += [("--volume", item.partition("=")[2]) for item in self.volume if "=" in item]
+        return given
+
+    def combine(self, defaults: SidecarOptions | None = None) -> SidecarOptions:
+        """The flags combined on top of `defaults` (a stack file's spec); they are checked
+        first by `stack.options_from_flags`, the one caller."""
         base = defaults or SidecarOptions()
         mode = base.sidecar_mode if self.sidecar_mode is None else self.sidecar_mode
-        if mode not in SIDECAR_MODES:
-            raise UsageError(f"--sidecar-mode {mode!r}: choose one of {', '.join(SIDECAR_MODES)}")
         version = base.k8s_version if self.k8s_version is None else self.k8s_version
         parse_k8s_version(version)
-        if self.container is not None and not _dns_label(self.container):
-            raise UsageError(f"--container {self.container!r}: a container name is a DNS label")
         return SidecarOptions(
             requests=bind_volumes(add_requests(base.requests, list(self.with_)),
                                   list(self.volume)),

@@ -8,9 +8,9 @@ from functools import cache
 from typing import Any
 
 from . import kinds, schema
-from .errors import InvalidValues, ManifestError
+from .errors import InvalidValues, ManifestError, UsageError
 from .shipped import package_file
-from .sidecars import SidecarOptions, SidecarRequest
+from .sidecars import SidecarFlags, SidecarOptions, SidecarRequest
 from .values import Assignment
 from .versions import DEFAULT_K8S_VERSION
 from .yamlio import load_documents, read_text
@@ -50,6 +50,63 @@ def stack_schema() -> dict[str, Any]:
     # The kinds come from the registry, so a new kind needs no schema edit.
     loaded["properties"]["spec"]["properties"]["kind"]["enum"] = list(kinds.GENERATED)
     return loaded
+
+
+# Each flag is the stack file's field of the same meaning, checked by the same schema ("[]":
+# an item of the array; the flag gives one item's value).
+FLAG_FIELDS: dict[str, tuple[str, ...]] = {
+    "--name": ("metadata", "name"),
+    "--namespace": ("metadata", "namespace"),
+    "--kind": ("spec", "kind"),
+    "--replicas": ("spec", "replicas"),
+    "--schedule": ("spec", "schedule"),
+    "--k8s-version": ("spec", "k8sVersion"),
+    "--sidecar-mode": ("spec", "sidecarMode"),
+    "--image-registry": ("spec", "imageRegistry"),
+    "--container": ("spec", "app", "name"),
+    "--app-image": ("spec", "app", "image"),
+    "--app-port": ("spec", "app", "ports", "[]", "containerPort"),
+    "--app-env": ("spec", "app", "env", "[]", "name"),
+    "--with": ("spec", "sidecars", "[]", "name"),
+    "--with PATTERN": ("spec", "sidecars", "[]", "pattern"),
+    "--volume": ("spec", "sidecars", "[]", "volumes", "*", "volume"),
+}
+
+
+def _field_schema(path: tuple[str, ...]) -> dict[str, Any]:
+    root = stack_schema()
+    node = root
+    for part in path:
+        node = schema.resolve(node, root)
+        if part == "[]":
+            node = node["items"]
+        elif part == "*":
+            node = node["additionalProperties"]
+        else:
+            node = node["properties"][part]
+    return node
+
+
+def check_flags(given: list[tuple[str, Any]]) -> None:
+    """Refuse (as a usage error naming the flag) any flag value the stack file's schema would
+    refuse in the field of the same meaning: one check for both routes."""
+    problems: list[str] = []
+    for flag, value in given:
+        if value is None:
+            continue
+        field_path = FLAG_FIELDS[flag]
+        label = flag.split(" ")[0]
+        problems += schema.validate(value, _field_schema(field_path), label, root=stack_schema())
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+def options_from_flags(flags: SidecarFlags, defaults: SidecarOptions | None = None
+                       ) -> SidecarOptions:
+    """The sidecar flags of generate and inject, checked like a stack file's spec, on top of
+    `defaults` (the stack file's)."""
+    check_flags(flags.given())
+    return flags.combine(defaults)
 
 
 def load_stack(path: str) -> Stack:

@@ -6,7 +6,7 @@
 # Steps, in order:
 #   packages  apt: podman runc conmon catatonit netavark aardvark-dns iptables debootstrap
 #             busybox-static curl git ca-certificates shellcheck, and the real clients the tests
-#             use: openssh-client rsync openssl (apt-get update only if needed)
+#             use: openssh-client rsync openssl lftp (apt-get update only if needed)
 #   conf      /etc/containers/containers.conf: runc, cgroupfs, file events, netavark, default
 #             ulimits within the host's hard limits (a different old file is kept once as .orig)
 #   debian    docker.io/library/debian:bookworm-slim, built here with debootstrap (minbase,
@@ -34,7 +34,7 @@ FORCE_IMAGES=${FORCE_IMAGES:-0}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(podman runc conmon catatonit netavark aardvark-dns iptables debootstrap busybox-static
-  curl git ca-certificates shellcheck openssh-client rsync openssl)
+  curl git ca-certificates shellcheck openssh-client rsync openssl lftp)
 CONF=/etc/containers/containers.conf
 DEBIAN_LOCAL=localhost/debian-debootstrap:bookworm-slim
 DEBIAN_ALIAS=docker.io/library/debian:bookworm-slim

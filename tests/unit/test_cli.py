@@ -79,8 +79,8 @@ def test_all_bad_values_in_one_line_with_paths() -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (("--set", "file-server.nope=1"), "file-server.nope: unknown parameter of file-server"),
     (("--set", "git-sync.repo=x"), "no sidecar named 'git-sync'"),
-    (("--kind", "Cronjob"), "--kind 'Cronjob': choose one of"),
-    (("--k8s-version", "latest"), "is not of the form X.Y"),
+    (("--kind", "Cronjob"), "--kind: 'Cronjob' is not one of: Pod"),
+    (("--k8s-version", "latest"), "must be X.Y"),
     (("--with", "nope"), "unknown pattern 'nope'"),
 ])
 def test_user_errors_are_one_line(args: tuple[str, ...], message: str) -> None:

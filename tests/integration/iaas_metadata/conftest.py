@@ -1,14 +1,19 @@
-"""The iaas-metadata suite: its image built once, and the six metadata peers as a pod."""
+"""The iaas-metadata suite: its image built once, the six metadata peers as a pod, and the
+EC2 clients' image (cloud-init, cloud-utils, AWS CLI, boto3 from Debian)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import imds_pod
 import pytest
 from imds_pod import PEER_PORTS, Peers, peers_pod
-from pods import running
+from pods import build_test_image, running
 
 from generator import images
+
+EC2_CLIENTS_IMAGE = "localhost/sidecar-patterns-tests/ec2-clients:bookworm"
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,10 @@ def calm(peers: Peers) -> Iterator[Peers]:
     yield peers
     for cloud in PEER_PORTS:
         peers.reset(cloud)
+
+
+@pytest.fixture(scope="session")
+def ec2_clients_image() -> str:
+    """Built from tests/peers/imds/clients on the local Debian base (cached by podman)."""
+    build_test_image(EC2_CLIENTS_IMAGE, Path(imds_pod.__file__).with_name("clients"))
+    return EC2_CLIENTS_IMAGE
