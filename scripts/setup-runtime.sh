@@ -294,7 +294,7 @@ step_docker() {
 step_dockerimg() {
   docker_answers || fail "docker does not answer (run the docker step)"
   local image name id have copied=()
-  # What docker has, as "name id" lines (two calls in all: a no-op run stays quick).
+  # What docker has, as "name id" lines, in one call (a no-op run stays quick).
   have=$("$DOCKER" images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>>"$LOG")
   for image in "$BUSYBOX_IMG" localhost/busybox:latest "$DEBIAN_ALIAS" "$PYTHON_IMG"; do
     id=$(image_id "$image")
