@@ -282,7 +282,8 @@ step_docker() {
   fi
   if docker_answers; then NOTE+="dockerd answers"; return; fi
   # No systemd here: start dockerd by hand, detached from this shell, and wait for its API.
-  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  # 9>&-: the set-up lock must not live on in the daemon.
+  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
   local _
   for _ in {1..120}; do
     docker_answers && { NOTE+="dockerd started (log: $DOCKERD_LOG)"; return; }

@@ -32,7 +32,7 @@ def _stop_with_grace(name: str, grace: int) -> list[str]:
 
 def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) -> None:
     name = lc.unique("lc-syslog")
-    docs = _docs(name, {"host": lc.SYSLOG_HOST, "port": lc.SYSLOG_PORT},
+    docs = _docs(name, {"host": peers.address("rsyslog"), "port": lc.SYSLOG_PORT},
                  lines_per_file=LINES, rotate="rename", pause=0.02)
     with running(docs) as (pod,):
         wait_for("the writer", lambda: "writer done" in pod.logs(name), 120)
@@ -51,7 +51,7 @@ def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) 
 def test_http_json_with_copytruncate_secret_headers_and_static_fields(peers: lc.Peers) -> None:
     name = lc.unique("lc-http")
     token = "Bearer " + HOSTILE
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "headersSecret": f"{name}-headers", "fields": {"team": "payments", "note": HOSTILE}}
     headers = lc.secret(f"{name}-headers", {"http-headers": f"Authorization: {token}\n"})
     docs = [headers, *_docs(name, values, lines_per_file=LINES // 2, rotate="copytruncate",
@@ -165,7 +165,7 @@ def test_elasticsearch_bulk_from_a_bulk_url(peers: lc.Peers, runtime: Runtime) -
     ensure_images(["log-collector"], runtime)
     lines = 2_000
     name = lc.unique("lc-es")
-    docs = _docs(name, {"url": f"{peers.http_url(runtime.name)}/{name}-logs/_bulk"},
+    docs = _docs(name, {"url": f"{peers.http_url()}/{name}-logs/_bulk"},
                  lines_per_file=lines, rotate="none", pause=0.0)
     with running(docs, runtime=runtime):
         records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 60)
