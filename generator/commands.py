@@ -17,6 +17,7 @@ from .output import table
 from .sidecars import SidecarFlags
 from .versions import parse_k8s_version
 from .yamlio import (
+    file_kind,
     iter_mappings,
     load_documents,
     read_text,
@@ -191,7 +192,7 @@ def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
     if everything:
         names = state.known_pods()
     for target in targets:
-        if target == "-" or Path(target).is_file():
+        if target == "-" or file_kind(target) == "file":
             names += [p.name for p in documents_to_plans(load_runnable(target, catalogue), {})]
         else:
             names.append(target)
