@@ -1,19 +1,20 @@
-"""Build the companion images in `images/` with podman (or docker where that is what exists)."""
+"""Build the companion images in `images/` with the chosen container engine (the runtime seam)."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PatternError, RuntimeUnavailable
+from .errors import PatternError
+from .runner import engines
+from .runner.runtime import Build
 from .shipped import DEFAULT_REGISTRY, shipped_folder
 
 HASH_LABEL = "io.sidecar-patterns.source-hash"
 COMMON = "_common"
+COMMON_CONTEXT = "common"  # the named build context Containerfiles copy from
 
 
 @dataclass(frozen=True)
@@ -56,22 +57,8 @@ def source_hash(*folders: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def engine() -> str:
-    for name in ("podman", "docker"):
-        if shutil.which(name):
-            return name
-    raise RuntimeUnavailable("neither podman nor docker is installed: run scripts/setup.sh")
-
-
-def _current_hash(tool: str, reference: str) -> str | None:
-    proc = subprocess.run([tool, "image", "inspect", "--format",
-                           f"{{{{index .Config.Labels \"{HASH_LABEL}\"}}}}", reference],
-                          capture_output=True, text=True, check=False)
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
 def build(names: list[str], *, registry: str | None, tag: str | None, push: bool,
-          quiet: bool, say: Callable[[str], None]) -> list[str]:
+          quiet: bool, say: Callable[[str], None], runtime: str | None = None) -> list[str]:
     """Build (or find up to date) the named images; returns the references produced."""
     available = {s.name: s for s in sources()}
     unknown = [n for n in names if n not in available]
@@ -79,35 +66,32 @@ def build(names: list[str], *, registry: str | None, tag: str | None, push: bool
         raise PatternError(f"no image {unknown[0]!r} in {default_root()} "
                            f"(there are: {', '.join(available) or 'none'})")
     chosen = [available[n] for n in names] if names else list(available.values())
-    tool = engine()
+    rt = engines.choose(runtime)
     common = common_context()
     contexts = [common] if common else []
     produced = []
     for index, source in enumerate(chosen, start=1):
         canonical = source.reference()
         wanted = source_hash(source.folder, *contexts)
-        if _current_hash(tool, canonical) == wanted:
+        if rt.image_label(canonical, HASH_LABEL) == wanted:
             say(f"[{index}/{len(chosen)}] {canonical}: up to date")
         else:
             say(f"[{index}/{len(chosen)}] {canonical}: building")
-            command = [tool, "build", "--build-arg", f"VERSION={source.version}",
-                       "--label", f"{HASH_LABEL}={wanted}", "-t", canonical, str(source.folder)]
-            if common:
-                command[2:2] = ["--build-context", f"common={common}"]
-            if tool == "podman":
-                command.insert(2, "--pull=never")  # no registry here; bases are local
-            proc = subprocess.run(command, capture_output=quiet, text=True, check=False)
-            if proc.returncode != 0:
-                tail = (proc.stderr or "").strip().splitlines()[-1:] if quiet else []
+            result = rt.build_image(Build(
+                context=source.folder, tag=canonical, build_args={"VERSION": source.version},
+                labels={HASH_LABEL: wanted}, contexts={COMMON_CONTEXT: common} if common else {},
+                quiet=quiet))
+            if result.code != 0:
+                tail = result.stderr.strip().splitlines()[-1:] if quiet else []
                 raise PatternError(f"building {canonical} failed"
                                    + (f": {tail[0]}" if tail else " (see the output above)"))
         produced.append(canonical)
         if registry or tag:
             published = source.reference(registry or DEFAULT_REGISTRY, tag)
-            subprocess.run([tool, "tag", canonical, published], check=True)
+            rt.tag_image(canonical, published)
             produced.append(published)
             if push:
                 say(f"pushing {published}")
-                if subprocess.run([tool, "push", published], check=False).returncode != 0:
+                if not rt.push_image(published):
                     raise PatternError(f"pushing {published} failed (see the output above)")
     return produced

@@ -1,61 +1,94 @@
-"""The podman command line, as the runner uses it: one place that runs it and reads errors."""
+"""Podman 4.3 behind the runtime seam: the only module that runs the podman command line.
+
+A pod is podman's own: `kube play --start=false` of the translated pod creates it with its
+infra container, and the runner starts each container itself, in Kubernetes order.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import RuntimeUnavailable
+from ..yamlio import dump_documents
+from .cli_engine import EngineCommandLine
+from .plan import PodPlan
+from .runtime import POD_LABEL, Build, Completed, Say
 
 # No systemd here: without this podman prints a healthcheck timer error on every play.
 _ENV = {**os.environ, "DISABLE_HC_SYSTEMD": "true"}
 
 
-@dataclass(frozen=True)
-class Completed:
-    code: int
-    stdout: str
-    stderr: str
+class Podman(EngineCommandLine):
+    name = "podman"
+    env = _ENV
 
-    @property
-    def error_line(self) -> str:
-        """podman's own one-line reason, without its noise (syslog warnings, level=...)."""
-        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
-        errors = [ln for ln in lines if ln.startswith("Error:")]
-        useful = errors or [ln for ln in lines if "syslog" not in ln] or ["no output"]
-        return useful[-1]
+    def binary(self) -> str:
+        found = shutil.which("podman")
+        if found is None:
+            raise RuntimeUnavailable(
+                "podman is not installed: run scripts/setup.sh (Debian 12, as root)")
+        return found
 
+    # ------------------------------------------------------------ the engine
 
-def binary() -> str:
-    found = shutil.which("podman")
-    if found is None:
-        raise RuntimeUnavailable(
-            "podman is not installed: run scripts/setup.sh (Debian 12, as root)")
-    return found
+    def problem(self) -> str | None:
+        if shutil.which("podman") is None:
+            return "not installed"
+        info = self.run("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=30)
+        return None if info.code == 0 else info.error_line
 
+    # ------------------------------------------------------------ images
 
-def run(*args: str, input_text: str | None = None, timeout: float = 120) -> Completed:
-    try:
-        proc = subprocess.run([binary(), *args], input=input_text, capture_output=True, text=True,
-                              env=_ENV, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Completed(124, "", f"Error: podman {args[0]} timed out after {timeout:.0f}s")
-    return Completed(proc.returncode, proc.stdout, proc.stderr)
+    def image_present(self, reference: str) -> bool:
+        return self.run("image", "exists", reference).code == 0
 
+    def build_image(self, build: Build) -> Completed:
+        command = [self.binary(), "build", "--pull=never"]  # no registry here; bases are local
+        for name, folder in build.contexts.items():
+            command += ["--build-context", f"{name}={folder}"]
+        for key, value in build.build_args.items():
+            command += ["--build-arg", f"{key}={value}"]
+        for key, value in build.labels.items():
+            command += ["--label", f"{key}={value}"]
+        command += ["-t", build.tag, str(build.context)]
+        proc = subprocess.run(command, capture_output=build.quiet, text=True, check=False,
+                              env=_ENV)
+        return Completed(proc.returncode, proc.stdout or "", proc.stderr or "")
 
-def check(*args: str, input_text: str | None = None, timeout: float = 120) -> str:
-    """Run podman; on failure raise with podman's reason in one line."""
-    result = run(*args, input_text=input_text, timeout=timeout)
-    if result.code != 0:
-        raise RuntimeUnavailable(f"podman {args[0]} failed: {result.error_line}")
-    return result.stdout
+    # ------------------------------------------------------------ pods
 
+    def create_pod(self, plan: PodPlan, folder: Path, say: Say) -> None:
+        play = {**plan.play, "metadata": {**plan.play["metadata"]}}
+        play["metadata"]["labels"] = {**(play["metadata"].get("labels") or {}),
+                                      POD_LABEL: plan.name}
+        play_file = folder / "play.yaml"
+        play_file.write_text(dump_documents([play]))
+        play_file.chmod(0o600)
+        self.check("kube", "play", "--start=false", str(play_file))
 
-def image_exists(reference: str) -> bool:
-    return run("image", "exists", reference).code == 0
+    def infra(self, pod: str) -> str:
+        return self.check("pod", "inspect", pod, "--format", "{{.InfraContainerID}}").strip()
 
+    def start_infra(self, pod: str) -> None:
+        self.check("start", self.infra(pod))
 
-def container_name(pod: str, container: str) -> str:
-    return f"{pod}-{container}"
+    def pod_exists(self, pod: str) -> bool:
+        return self.run("pod", "exists", pod).code == 0
+
+    def infra_running(self, pod: str) -> bool:
+        infra = self.run("pod", "inspect", pod, "--format", "{{.InfraContainerID}}")
+        return infra.code == 0 and self.is_running(infra.stdout.strip())
+
+    def remove_pod(self, pod: str) -> None:
+        if self.pod_exists(pod):
+            # Stopping first makes removal fast (the cgroup teardown otherwise waits ~3 s).
+            self.run("pod", "stop", "-t", "0", pod)
+            self.run("pod", "rm", "-f", pod)
+
+    def pods(self) -> list[str]:
+        result = self.run("pod", "ps", "--filter", f"label={POD_LABEL}", "--format",
+                          "{{.Name}}")
+        return sorted(result.stdout.split()) if result.code == 0 else []

@@ -10,17 +10,18 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from . import podman
 from .plan import handler_port
+from .runtime import Runtime
 
 
 @dataclass(frozen=True)
 class Target:
     """Where a container's probes go."""
 
-    container: str  # the podman container name
+    container: str  # the engine's container name
     ip: str
     named_ports: dict[str, int]
+    runtime: Runtime
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def run_action(action: dict[str, Any], target: Target, timeout: float) -> Outcom
     """One probe attempt or one hook call."""
     if "exec" in action:
         command = [str(c) for c in action["exec"].get("command") or []]
-        result = podman.run("exec", target.container, *command, timeout=timeout + 5)
+        result = target.runtime.exec(target.container, command, timeout=timeout + 5)
         output = _tail(result.stdout + result.stderr)
         return Outcome(result.code == 0, f"exec {command}: exit {result.code}"
                        + (f": {output}" if output else ""))

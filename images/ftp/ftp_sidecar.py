@@ -209,6 +209,8 @@ def proftpd_config(settings: Settings, state: Path) -> str:
         "VRootEngine on",
         "DefaultRoot ~",
         "AllowOverwrite on",
+        # Resumed uploads: REST before STOR (lftp put -c) and APPE (curl -C - -T).
+        "AllowStoreRestart on",
         f"Umask {settings.umask}",
         f"PassivePorts {low} {high}",
         *([f"MasqueradeAddress {settings.masquerade}"] if settings.masquerade else []),

@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("pipeline", {"sidecars", "stack", "workloads", "compose", "manifests", "inject",
                   "validate"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
-                 "runner.run", "runner.state", "runner.runtime", "runner.docker"}),
+                 "runner.run", "runner.state", "runner.runtime", "runner.docker",
+                 "runner.engines", "runner.cli_engine"}),
     ("commands", {"generate", "docs", "scaffold", "commands"}),
     ("surface", {"cli", "__main__", "__init__"}),
 ]

@@ -127,7 +127,8 @@ class App:
         self.status.record_published(self.syncer.published)
         server = None
         if cfg.http_bind:
-            handler = make_handler(self.status, cfg.trigger_token_file, self.trigger, self.log)
+            handler = make_handler(self.status, cfg.trigger_token_file, self.trigger, self.log,
+                                   cfg.stall_after_s)
             try:
                 server = start_server(cfg.http_bind, handler)
             except OSError as exc:

@@ -58,6 +58,12 @@ class Config:
     trigger_token_file: Path | None
     verbose: bool
 
+    @property
+    def stall_after_s(self) -> float:
+        """The longest a working loop goes without finishing an attempt: the longest wait
+        between attempts plus the time limits of the git commands of one sync (at most six)."""
+        return max(self.period_s, self.max_backoff_s) + 6 * self.sync_timeout_s
+
 
 def parse_duration(text: str) -> float:
     """Parse ``90``, ``1.5s``, ``500ms``, ``1m30s`` or ``2h`` into seconds."""

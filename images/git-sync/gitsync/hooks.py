@@ -2,6 +2,10 @@
 
 Hooks run on their own thread so a slow app never delays the next sync. Only the newest commit
 matters to the app, so a pending retry is dropped as soon as a newer commit is published.
+
+A webhook is retried only when it surely did not run: the connection failed, or the receiver
+answered 408, 429 or 5xx. A call that times out may still be running at the receiver, and a
+4xx is a refusal, so neither is fired again: both count as failed (hooks_failed).
 """
 
 from __future__ import annotations
@@ -26,23 +30,50 @@ class HookJob:
     tree: Path
 
 
-def call_webhook(url: str, job: HookJob, ref: str, timeout_s: float) -> str | None:
-    """POST once; None on any 2xx, else a short reason."""
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    retry: bool  # False when firing again could run the hook twice, or cannot help
+
+
+_RETRIED_STATUSES = frozenset({408, 429})
+
+
+def _status_problem(code: int) -> Problem:
+    return Problem(f"status {code}", code >= 500 or code in _RETRIED_STATUSES)
+
+
+def call_webhook(url: str, job: HookJob, ref: str, timeout_s: float) -> Problem | None:
+    """POST once; None on any 2xx, else what went wrong and whether a retry is safe."""
     body = json.dumps({"hash": job.commit, "ref": ref}).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Gitsync-Hash": job.commit, "Content-Type": "application/json",
         "User-Agent": "git-sync"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return None if 200 <= response.status < 300 else f"status {response.status}"
+            return None if 200 <= response.status < 300 else _status_problem(response.status)
     except urllib.error.HTTPError as exc:
-        return f"status {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        return _status_problem(exc.code)
+    except TimeoutError:
+        return Problem(f"no answer within {timeout_s:g}s (not retried: it may still be running)",
+                       retry=False)
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            return Problem(f"connecting took over {timeout_s:g}s", retry=True)
+        return Problem(f"{type(exc).__name__}: {exc.reason}", retry=True)
+    except OSError as exc:
+        return Problem(f"{type(exc).__name__}: {exc}", retry=True)
 
 
 def run_exechook(argv: tuple[str, ...], job: HookJob, ref: str, link: Path,
-                 timeout_s: float) -> str | None:
+                 timeout_s: float) -> Problem | None:
+    """Run once; a hook that timed out was killed, so running it again is safe."""
+    reason = _exechook_reason(argv, job, ref, link, timeout_s)
+    return None if reason is None else Problem(reason, retry=True)
+
+
+def _exechook_reason(argv: tuple[str, ...], job: HookJob, ref: str, link: Path,
+                     timeout_s: float) -> str | None:
     env = dict(os.environ, GITSYNC_HASH=job.commit, GITSYNC_REF=ref, GITSYNC_PATH=str(link),
                GITSYNC_TREE=str(job.tree))
     try:
@@ -82,8 +113,9 @@ class HookRunner:
         with self._cond:
             return self._pending is not None and self._pending != job
 
-    def _attempts(self, name: str, job: HookJob, call: Callable[[], str | None]) -> None:
+    def _attempts(self, name: str, job: HookJob, call: Callable[[], Problem | None]) -> None:
         delay = self._cfg.hook_backoff_s
+        attempt = 0
         for attempt in range(1, self._cfg.hook_retries + 2):
             problem = call()
             if problem is None:
@@ -91,8 +123,8 @@ class HookRunner:
                 self._on_result(name, True)
                 return
             self._log.warn("hook_failed", hook=name, commit=job.commit, attempt=attempt,
-                           error=problem)
-            if attempt > self._cfg.hook_retries:
+                           error=problem.reason)
+            if not problem.retry or attempt > self._cfg.hook_retries:
                 break
             with self._cond:
                 self._cond.wait_for(lambda: self._pending is not None or self._stop.is_set(),
@@ -102,8 +134,7 @@ class HookRunner:
                 return
             delay *= 2
         self._on_result(name, False)
-        self._log.error("hook_gave_up", hook=name, commit=job.commit,
-                        attempts=self._cfg.hook_retries + 1)
+        self._log.error("hook_gave_up", hook=name, commit=job.commit, attempts=attempt)
 
     def run_job(self, job: HookJob) -> None:
         cfg = self._cfg

@@ -4,6 +4,10 @@
     <root>/.git-sync/repo.git     bare repository (objects only)
     <root>/.git-sync/trees/<sha>  one checked-out tree per commit (git worktree)
     <root>/.git-sync/published    hash of the published commit
+
+Each tree's `.git` file names its worktree entry in repo.git by a path relative to where the
+tree is published, so git run by the app works wherever the app mounts the volume; the entry's
+own `gitdir` file names the tree as this sidecar sees it, so `git worktree prune` keeps it.
 """
 
 from __future__ import annotations
@@ -88,6 +92,18 @@ def remove_path(path: Path) -> list[str]:
     return errors
 
 
+def worktree_entry(tree: Path) -> Path:
+    """The worktree entry (under repo.git/worktrees) that `tree/.git` points to."""
+    pointer = (tree / ".git").read_text().strip().removeprefix("gitdir:").strip()
+    return Path(os.path.normpath(tree / pointer))
+
+
+def point_worktree(entry: Path, tree: Path, published_at: Path) -> None:
+    """Make the tree now at `tree`, published at `published_at`, and its entry agree."""
+    (tree / ".git").write_text(f"gitdir: {os.path.relpath(entry, published_at)}\n")
+    (entry / "gitdir").write_text(f"{published_at / '.git'}\n")
+
+
 def read_published(layout: Layout) -> str | None:
     """The commit the app currently sees, or None when nothing valid is published."""
     link = layout.link
@@ -122,9 +138,11 @@ def publish_symlink(layout: Layout, sha: str) -> None:
 def publish_exchange(layout: Layout, sha: str, previous: str | None) -> None:
     """Swap the new tree into place as a real directory; the old one moves to trees/<previous>."""
     tree = layout.trees / sha
+    point_worktree(worktree_entry(tree), tree, layout.link)
     if not layout.link.exists() and not layout.link.is_symlink():
         os.rename(tree, layout.link)
     else:
+        old_entry = None if layout.link.is_symlink() else worktree_entry(layout.link)
         exchange(tree, layout.link)
         if tree.is_symlink():
             tree.unlink()  # switching from symlink mode
@@ -132,6 +150,9 @@ def publish_exchange(layout: Layout, sha: str, previous: str | None) -> None:
             retired = layout.trees / (previous or f"retired-{time.time_ns()}")
             remove_path(retired)
             tree.rename(retired)
+            if old_entry is not None and old_entry.is_dir():
+                # So that prune drops the entry once the retired tree is deleted.
+                point_worktree(old_entry, retired, retired)
     _write_state(layout, sha)
 
 

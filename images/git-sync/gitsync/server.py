@@ -1,4 +1,12 @@
-"""HTTP endpoints: /healthz, /readyz, /status (JSON), /metrics (Prometheus), POST /sync."""
+"""HTTP endpoints: /livez, /healthz, /readyz, /status (JSON), /metrics (Prometheus), POST /sync.
+
+What each answers (the pattern wires liveness to /livez and readiness to /readyz):
+    /livez   the process works: the sync loop finished an attempt recently (Config.stall_after_s);
+             a failing remote or a deleted branch is no reason to restart the sidecar
+    /readyz  a tree is published, so the app can be served
+    /healthz the last syncs succeed (fewer than --max-failures in a row): staleness, for
+             monitoring and alerts, also in /status and /metrics
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,8 +44,13 @@ def authorize(token: str, authorization: str | None, signature: str | None, body
     return 401
 
 
+def loop_alive(last_attempt_unix: float | None, started_unix: float, stall_after_s: float,
+               now: float) -> bool:
+    return now - (last_attempt_unix or started_unix) < stall_after_s
+
+
 def make_handler(status: Status, token_file: Path | None, trigger: Callable[[], None],
-                 logger: Logger) -> type[BaseHTTPRequestHandler]:
+                 logger: Logger, stall_after_s: float) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "git-sync"
         sys_version = ""
@@ -59,7 +73,12 @@ def make_handler(status: Status, token_file: Path | None, trigger: Callable[[], 
         def do_GET(self) -> None:
             snap = status.snapshot()
             path = self.path.split("?", 1)[0]
-            if path in ("/healthz", "/"):
+            if path == "/livez":
+                alive = loop_alive(snap.last_attempt_unix, snap.started_unix, stall_after_s,
+                                   time.time())
+                self._send(200 if alive else 503, {"alive": alive,
+                                                   "last_attempt_unix": snap.last_attempt_unix})
+            elif path in ("/healthz", "/"):
                 code = 200 if snap.healthy else 503
                 self._send(code, {"healthy": snap.healthy, "commit": snap.last_commit,
                                   "consecutive_failures": snap.consecutive_failures,

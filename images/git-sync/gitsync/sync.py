@@ -14,11 +14,13 @@ from gitsync.log import Logger
 from gitsync.publish import (
     Layout,
     exchange_supported,
+    point_worktree,
     prune_trees,
     publish_exchange,
     publish_symlink,
     read_published,
     remove_path,
+    worktree_entry,
 )
 
 _TARGET_REF = "refs/gitsync/target"
@@ -176,6 +178,7 @@ class Syncer:
             sparse = ["--no-checkout"] if cfg.sparse_checkout else []
             self._git.run(self._git_dir("worktree", "add", "-q", "--detach", "-f", *sparse,
                                         str(tree), sha), env)
+            point_worktree(worktree_entry(tree), tree, tree)  # exchange re-points it at publish
             if cfg.sparse_checkout:
                 self._git.run(["sparse-checkout", "set", "--no-cone", *cfg.sparse_checkout],
                               env, cwd=tree)

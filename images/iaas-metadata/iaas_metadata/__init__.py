@@ -1,3 +1,3 @@
 """iaas-metadata: one local, normalized instance-metadata API on every cloud."""
 
-__version__ = "0.1.0"
+__version__ = "0.1.1"

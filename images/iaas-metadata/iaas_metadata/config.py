@@ -8,6 +8,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from iaas_metadata.ec2 import TOKEN_MODES
+
 ENV_PREFIX = "IAAS_METADATA_"
 PROVIDERS = ("aws", "aliyun", "gcp", "azure", "openstack", "qingcloud")
 # Probe order for --provider auto: unmistakable answers first. OpenStack precedes AWS
@@ -42,6 +44,7 @@ class Config:
     qingcloud_metadata_file: str
     fallbacks: dict[str, str]
     ec2_dialect: bool
+    ec2_tokens: str
     allowed_hosts: frozenset[str]
     expose: frozenset[str]
     once: bool
@@ -102,6 +105,9 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         add(f"--{name}", f"{name} to serve when the cloud does not report one", default="")
     add("--ec2-dialect", "also answer EC2-style /latest/meta-data/ for the normalized fields",
         action="store_true")
+    add("--ec2-tokens", "EC2 dialect: required = a GET needs an IMDSv2 session token (401 "
+        "without), as AWS defaults new instances to; optional = tokenless GETs are answered too",
+        default="required", choices=TOKEN_MODES)
     add("--allowed-hosts", "extra comma-separated Host names accepted (e.g. the pod IP)",
         default="")
     add("--expose", f"comma-separated sensitive items to serve; known: {', '.join(EXPOSABLE)}",
@@ -129,6 +135,9 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         host, port = split_listen(args.listen)
     except ValueError as err:
         parser.error(str(err))
+    if args.provider == "qingcloud" and bool(args.region) != bool(args.zone):
+        parser.error("qingcloud reports neither region nor zone: set both --region and --zone "
+                     "(EC2 clients derive the region from the zone) or neither")
     expose = csv(args.expose)
     unknown = expose - set(EXPOSABLE)
     if unknown:
@@ -149,6 +158,7 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
         fallbacks={"hostname": args.hostname, "region": args.region, "zone": args.zone,
                    "account_id": args.account_id},
         ec2_dialect=bool(args.ec2_dialect),
+        ec2_tokens=args.ec2_tokens,
         allowed_hosts=csv(args.allowed_hosts),
         expose=expose,
         once=bool(args.once),

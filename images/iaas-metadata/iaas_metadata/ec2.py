@@ -9,6 +9,29 @@ import time
 from typing import Any
 
 MAX_TOKEN_TTL = 21600
+# The API versions the EC2 instance metadata service lists at GET /. Clients pin one: cloud-init
+# tries 2021-03-23, 2018-09-24 and 2016-09-02, then falls back to 2009-04-04; cloud-utils'
+# ec2metadata always asks 2009-04-04. Every version serves the same tree here (the fields the
+# normalized document has), which is what those clients read.
+VERSIONS: tuple[str, ...] = (
+    "1.0", "2007-01-19", "2007-03-01", "2007-08-29", "2007-10-10", "2007-12-15", "2008-02-01",
+    "2008-09-01", "2009-04-04", "2011-01-01", "2011-05-01", "2012-01-12", "2014-02-25",
+    "2014-11-05", "2015-10-20", "2016-04-19", "2016-06-30", "2016-09-02", "2018-03-28",
+    "2018-08-17", "2018-09-24", "2019-10-01", "2020-10-27", "2021-01-03", "2021-03-23",
+    "2021-07-15", "2022-09-24", "2024-04-11", "latest",
+)
+TOKEN_MODES = ("required", "optional")
+
+
+def split_version(path: str) -> tuple[str, str] | None:
+    """('2009-04-04', 'meta-data/instance-id') for '/2009-04-04/meta-data/instance-id';
+    ('', '') for '/'; None when the path is not an EC2 one."""
+    if path == "/":
+        return "", ""
+    version, _, rest = path[1:].partition("/")
+    if version not in VERSIONS:
+        return None
+    return version, rest
 
 
 def ec2_availability_zone(region: str | None, zone: str | None) -> str | None:
@@ -66,6 +89,15 @@ def identity_document(doc: dict[str, Any]) -> str:
         "region": doc.get("region"),
     }
     return json.dumps({k: v for k, v in fields.items() if v}, indent=2)
+
+
+def version_tree(doc: dict[str, Any], user_data: bool) -> dict[str, Any]:
+    """One version's root: GET /<version>/ lists it, as the real service does."""
+    tree: dict[str, Any] = {"dynamic": {"instance-identity": {"document": identity_document(doc)}},
+                            "meta-data": ec2_tree(doc)}
+    if user_data:
+        tree["user-data"] = ""  # a leaf; its body is fetched from the provider when asked
+    return tree
 
 
 def lookup(tree: dict[str, Any], path: str) -> str | None:

@@ -12,7 +12,14 @@ from urllib.parse import urlsplit
 
 from iaas_metadata.cache import MetadataCache
 from iaas_metadata.config import Config
-from iaas_metadata.ec2 import MAX_TOKEN_TTL, TokenStore, ec2_tree, identity_document, lookup
+from iaas_metadata.ec2 import (
+    MAX_TOKEN_TTL,
+    VERSIONS,
+    TokenStore,
+    lookup,
+    split_version,
+    version_tree,
+)
 from iaas_metadata.fields import FIELDS
 from iaas_metadata.upstream import UpstreamError
 
@@ -23,6 +30,8 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 RELAY_HEADERS = ("X-Forwarded-For", "Forwarded", "Via", "X-Forwarded-Host")
 TOKEN_TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
+USER_DATA_REFUSED = ("user-data is not exposed: set the pattern parameter exposeUserData: true "
+                     "(image flag --expose user-data)")
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,10 @@ class Api:
         if refused:
             return refused
         path = urlsplit(target).path
-        if self.config.ec2_dialect and path.startswith("/latest/"):
-            return self.ec2(method, path, headers)
+        if self.config.ec2_dialect:
+            ec2_path = split_version(path)
+            if ec2_path is not None:
+                return self.ec2(method, *ec2_path, headers)
         if method not in ("GET", "HEAD"):
             return plain(405, f"{method} is not allowed", Allow="GET, HEAD")
         if path == "/healthz":
@@ -154,7 +165,7 @@ class Api:
 
     def user_data(self) -> Answer:
         if "user-data" not in self.config.expose:
-            return plain(403, "user-data is not exposed; start with --expose user-data")
+            return plain(403, USER_DATA_REFUSED)
         provider = self.cache.provider
         if provider is None:
             return plain(503, "provider not detected yet")
@@ -166,8 +177,10 @@ class Api:
             return plain(404, "the instance has no user-data")
         return Answer(200, data, "application/octet-stream")
 
-    def ec2(self, method: str, path: str, headers: Any) -> Answer:
-        if path.rstrip("/") == "/latest/api/token":
+    def ec2(self, method: str, version: str, rest: str, headers: Any) -> Answer:
+        """The EC2 dialect: GET / lists the versions; /<version>/... is the same tree for
+        every version; PUT /latest/api/token issues session tokens."""
+        if version == "latest" and rest.rstrip("/") == "api/token":
             if method != "PUT":
                 return plain(405, "use PUT", Allow="PUT")
             raw = headers.get(TOKEN_TTL_HEADER, "")
@@ -179,15 +192,25 @@ class Api:
         token = headers.get(TOKEN_HEADER)
         if token is not None and not self.tokens.valid(token):
             return plain(401, "invalid or expired token")
+        if token is None and self.config.ec2_tokens == "required":
+            return plain(401, "a session token is required (PUT /latest/api/token, then send "
+                              f"{TOKEN_HEADER}); the pattern parameter ec2Tokens: optional "
+                              "allows tokenless reads")
+        if not version:
+            return exact(200, "\n".join(VERSIONS))
+        if rest.rstrip("/") == "user-data":
+            # The real service answers 404 when there is none; so does the dialect while
+            # user-data is not exposed (cloud-init treats 404 as "no user-data").
+            if "user-data" not in self.config.expose:
+                return plain(404, USER_DATA_REFUSED)
+            return self.user_data()
         got = self._snapshot()
         if isinstance(got, Answer):
             return got
         doc, age, stale = got
-        if path.rstrip("/") == "/latest/dynamic/instance-identity/document":
-            return exact(200, identity_document(doc), **self._headers(age, stale))
-        if not path.startswith("/latest/meta-data"):
-            return plain(404, "not found")
-        text = lookup(ec2_tree(doc), path[len("/latest/meta-data"):])
+        tree = version_tree(doc, "user-data" in self.config.expose)
+        # The real service lists a version's root without trailing slashes, deeper levels with.
+        text = "\n".join(tree) if not rest.strip("/") else lookup(tree, rest)
         if text is None:
             return plain(404, "not found")
         return exact(200, text, **self._headers(age, stale))

@@ -169,10 +169,13 @@ def test_credentials_tokens_and_user_data_are_refused(
     path: str, start_peer: StartPeer, start_adapter: StartAdapter
 ) -> None:
     peer = start_peer("aws")
-    adapter = start_adapter("--ec2-dialect", peer=peer)
+    # Tokens optional: the path itself is refused, not the missing token.
+    adapter = start_adapter("--ec2-dialect", "--ec2-tokens", "optional", peer=peer)
     adapter.wait_ready()
     status, _, body = adapter.get(path)
     assert status in (403, 404)
+    if path == "/v1/user-data":
+        assert b"exposeUserData" in body  # the pattern parameter, not only the image flag
     assert b"peer-secret" not in body and b"ASIA" not in body and b"cloud-config" not in body
     credential_paths = [r for r in peer.requests() if "security-credentials" in r["target"]]
     assert credential_paths == []  # never proxied by path
@@ -182,10 +185,14 @@ def test_user_data_is_served_only_with_its_opt_in(
     start_peer: StartPeer, start_adapter: StartAdapter
 ) -> None:
     peer = start_peer("openstack")
-    adapter = start_adapter("--expose", "user-data", peer=peer)
+    adapter = start_adapter("--expose", "user-data", "--ec2-dialect", "--ec2-tokens", "optional",
+                            peer=peer)
     adapter.wait_ready()
     status, _, body = adapter.get("/v1/user-data")
     assert (status, body.startswith(b"#cloud-config")) == (200, True)
+    status, _, body = adapter.get("/2009-04-04/user-data")
+    assert (status, body.startswith(b"#cloud-config")) == (200, True)
+    assert adapter.get("/latest/")[2] == b"dynamic\nmeta-data\nuser-data"
     assert adapter.get("/v1/credentials")[0] == 403  # one opt-in does not open the rest
 
 
@@ -249,6 +256,19 @@ def test_ec2_dialect_is_off_by_default_and_checks_tokens(
     assert dialect.get("/latest/meta-data/instance-type", good)[::2] == (200, b"Standard_D2s_v3")
     forged = {"X-aws-ec2-metadata-token": "forged"}
     assert dialect.get("/latest/meta-data/instance-type", forged)[0] == 401
+    status, _, body = dialect.get("/2009-04-04/meta-data/instance-type")
+    assert (status, b"ec2Tokens: optional" in body) == (401, True)  # required by default
+    # The real service's listings, under every version.
+    assert dialect.get("/", good)[2].split(b"\n")[-3:] == [b"2022-09-24", b"2024-04-11",
+                                                          b"latest"]
+    assert dialect.get("/2016-09-02/", good)[::2] == (200, b"dynamic\nmeta-data")
+    assert dialect.get("/latest/dynamic/", good)[::2] == (200, b"instance-identity/")
+    assert dialect.get("/latest/dynamic/instance-identity/", good)[::2] == (200, b"document")
+    assert dialect.get("/2009-04-04/user-data", good)[0] == 404
+    lenient = start_adapter("--ec2-dialect", "--ec2-tokens", "optional", peer=peer)
+    lenient.wait_ready()
+    assert lenient.get("/2009-04-04/meta-data/instance-type")[::2] == (200, b"Standard_D2s_v3")
+    assert lenient.get("/latest/meta-data/instance-type", forged)[0] == 401
 
 
 def test_sigterm_stops_the_adapter_promptly_with_exit_0(

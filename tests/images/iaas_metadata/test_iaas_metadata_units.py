@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from iaas_metadata.config import parse, seconds
-from iaas_metadata.ec2 import ec2_availability_zone
+from iaas_metadata.ec2 import ec2_availability_zone, split_version
 from iaas_metadata.fields import Snapshot
 from iaas_metadata.server import host_name
 
@@ -43,6 +43,25 @@ def test_every_flag_has_an_env_twin_and_the_flag_wins() -> None:
     assert (config.provider, config.ttl, config.ec2_dialect) == ("gcp", 5.0, True)
     assert config.fallbacks["region"] == "pek3"
     assert parse(["--provider", "azure"], env).provider == "azure"
+
+
+def test_qingcloud_needs_region_and_zone_together() -> None:
+    for half in (["--region", "pek3"], ["--zone", "pek3a"]):
+        with pytest.raises(SystemExit) as exc:
+            parse(["--provider", "qingcloud", *half], {})
+        assert exc.value.code == 2
+    both = parse(["--provider", "qingcloud", "--region", "pek3", "--zone", "pek3a"], {})
+    assert both.fallbacks["zone"] == "pek3a"
+    assert parse(["--provider", "openstack", "--region", "RegionOne"], {}).ec2_tokens == "required"
+
+
+@pytest.mark.parametrize("path,split", [
+    ("/", ("", "")), ("/latest/", ("latest", "")), ("/2009-04-04", ("2009-04-04", "")),
+    ("/2021-03-23/meta-data/instance-id", ("2021-03-23", "meta-data/instance-id")),
+    ("/v1/instance", None), ("/2009-04-05/meta-data/", None),
+])
+def test_ec2_paths_are_the_listed_versions(path: str, split: tuple[str, str] | None) -> None:
+    assert split_version(path) == split
 
 
 def test_unknown_expose_item_is_a_usage_error() -> None:

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from access_pods_support import documents, example_stack, secret
-from pods import RunningPod, running
+from access_support import documents, example_stack, secret
+from pods import RunningPod, ensure_images, running
+
+from generator.runner.runtime import Runtime
 
 PORT, HTTP_PORT = 24021, 24080
 PASSIVE = (24110, 24114)
@@ -122,6 +124,45 @@ def test_tls_upload_and_download_with_the_secrets_certificate(uploads: Uploads) 
     assert uploads.pod.exec(APP, "cat", f"{UPLOADS}/tls.txt").stdout == "over tls\n"
 
 
+def interrupted_upload(alice: ftplib.FTP, name: str, tmp_path: Path) -> Path:
+    """A 300 kB file of which the first 100 kB already reached the server, as after a
+    dropped connection; returns the whole local file."""
+    whole = tmp_path / name
+    whole.write_bytes(bytes(range(256)) * 1172)
+    alice.storbinary(f"STOR {name}", io.BytesIO(whole.read_bytes()[:100_000]))
+    return whole
+
+
+def test_curl_resumes_an_upload(uploads: Uploads, alice: ftplib.FTP, tmp_path: Path) -> None:
+    whole = interrupted_upload(alice, "curl-resumed.bin", tmp_path)
+    # curl -C - asks SIZE, then sends only the rest with APPE.
+    curl = subprocess.run(["curl", "-sS", "-v", "-C", "-", "-T", str(whole), "-w",
+                           "%{size_upload}\n", f"ftp://alice:{USERS['alice']}@127.0.0.1:{PORT}/"
+                           "curl-resumed.bin"], capture_output=True, text=True, timeout=30,
+                          check=False)
+    assert curl.returncode == 0, curl.stderr
+    assert "> APPE curl-resumed.bin" in curl.stderr
+    assert curl.stdout.strip() == str(whole.stat().st_size - 100_000)
+    assert download(alice, "curl-resumed.bin") == whole.read_bytes()
+
+
+def test_lftp_resumes_an_upload_over_tls(uploads: Uploads, alice: ftplib.FTP,
+                                         tmp_path: Path) -> None:
+    whole = interrupted_upload(alice, "lftp-resumed.bin", tmp_path)
+    script = (f"set ssl:ca-file {uploads.ca_file}; set ftp:ssl-force yes; "
+              f"open -u alice,{USERS['alice']} -p {PORT} 127.0.0.1; "
+              f"put -c {whole} -o lftp-resumed.bin")
+    # put -c asks SIZE, then REST <size> and STOR from there.
+    lftp = subprocess.run(["lftp", "-d", "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    said = lftp.stdout + lftp.stderr
+    assert lftp.returncode == 0, said
+    assert "---> AUTH TLS" in said and "---> REST 100000" in said
+    # Accepted: lftp does not fall back to sending the whole file again (REST 0).
+    assert "<--- 350 Restarting at 100000" in said and "---> REST 0" not in said, said
+    assert download(alice, "lftp-resumed.bin") == whole.read_bytes()
+
+
 def test_pasv_announces_the_masquerade_address_and_the_range(alice: ftplib.FTP) -> None:
     reply = alice.sendcmd("PASV")
     numbers = [int(n) for n in reply[reply.index("(") + 1: reply.index(")")].split(",")]
@@ -160,7 +201,9 @@ def test_a_symlink_planted_by_the_app_does_not_escape(uploads: Uploads, alice: f
         uploads.pod.exec(APP, "rm", "-f", f"{UPLOADS}/escape")
 
 
-def test_anonymous_when_asked_for_is_read_only() -> None:
+def test_anonymous_when_asked_for_is_read_only(runtime: Runtime) -> None:
+    """The pattern's own end-to-end check, run on each engine."""
+    ensure_images(["ftp"], runtime)
     stack = {
         "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
         "metadata": {"name": "r2a-ftp-anon"},
@@ -178,7 +221,7 @@ def test_anonymous_when_asked_for_is_read_only() -> None:
     publish = {2121: ANON_PORT, **passive_publish(*ANON_PASSIVE)}
     # A real grace period: `down` then waits for proftpd (and the app) to handle SIGTERM.
     with running(documents(stack, [users_secret("anon-users")]), publish=publish,
-                 grace=10) as (pod,):
+                 grace=10, runtime=runtime) as (pod,):
         ftp = plain(ANON_PORT)
         try:
             ftp.login()

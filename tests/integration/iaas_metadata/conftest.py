@@ -1,21 +1,20 @@
-"""The iaas-metadata suite: its image built once, and the six metadata peers as a pod."""
+"""The iaas-metadata suite: its image built once, the six metadata peers as a pod, and the
+EC2 clients' image (cloud-init, cloud-utils, AWS CLI, boto3 from Debian)."""
 
 from __future__ import annotations
 
-import sys
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from imds_pod import PEER_PORTS, Peers, peers_pod
 from pods import running
 
 from generator import images
 
 PEERS = Path(__file__).resolve().parents[2] / "peers" / "imds"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-from imds_pod import PEER_PORTS, Peers, peers_pod  # noqa: E402
+EC2_CLIENTS_IMAGE = "localhost/sidecar-patterns-tests/ec2-clients:bookworm"
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +39,11 @@ def calm(peers: Peers) -> Iterator[Peers]:
     yield peers
     for cloud in PEER_PORTS:
         peers.reset(cloud)
+
+
+@pytest.fixture(scope="session")
+def ec2_clients_image() -> str:
+    """Built from tests/peers/imds/clients on the local Debian base (cached by podman)."""
+    subprocess.run(["podman", "build", "--pull=never", "-q", "-t", EC2_CLIENTS_IMAGE,
+                    str(PEERS / "clients")], check=True, capture_output=True, timeout=900)
+    return EC2_CLIENTS_IMAGE
