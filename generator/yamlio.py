@@ -52,11 +52,12 @@ def _describe(error: yaml.YAMLError, source: str) -> str:
     return f"{where}: not valid YAML: {problem}"
 
 
-# Limits on what we read: every command answers within seconds at these sizes (the YAML
-# round trip of inject is the slowest path, about 20 s of CPU a MiB; generate about 2-3 s).
+# Limits on what we read. Every path is linear (no quadratic one was found); the slowest is
+# inject's comment-keeping YAML round trip, about 18 s of CPU a MiB, then generate's pure-Python
+# YAML writer, about 2 s a MiB (benchmarks: `time pattern inject -f BIG.yaml ...`).
 MAX_DEPTH = 100  # collections inside collections; Kubernetes objects need about 15
 MAX_NODES = 1_000_000  # nodes once aliases are expanded (a "billion laughs" stream is refused)
-MANIFEST_LIMIT = 8 << 20
+MANIFEST_LIMIT = 2 << 20  # a Kubernetes object is at most 1.5 MiB
 STACK_FILE_LIMIT = 1 << 20
 
 

@@ -13,7 +13,7 @@ ssh_opts=(-i "$work/key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/
 set -x
 pattern list
 # The app is a stock busybox that writes into /data; it knows nothing about ssh.
-pattern generate -f - -o "$work/demo.yaml" <<STACK
+pattern generate -f - --output-file "$work/demo.yaml" <<STACK
 apiVersion: sidecar-patterns.io/v1alpha1
 kind: Stack
 metadata: {name: demo}
