@@ -278,3 +278,24 @@ def test_any_tampered_record_is_refused_or_undoes_only_what_inject_added(
     for container in spec["containers"] + spec.get("initContainers", []):
         assert {m["name"] for m in container.get("volumeMounts", [])} <= volumes
     assert all(isinstance(v, str) for v in pod["metadata"].get("annotations", {}).values())
+
+
+@pytest.mark.parametrize(("command", "text", "message"), [
+    (("generate", "-f", "-"), STACK.read_text().replace(
+        "    image:", "    ports: \"80\"\n    image:"), "stack.spec.app.ports: '80' is not of type "
+                                                       "array"),
+    (("generate", "-f", "-"), STACK.read_text().replace(
+        "    image:", "    volumeMounts: 7\n    image:"), "volumeMounts: 7 is not of type array"),
+    (("validate", "-"), "apiVersion: v1\nkind: Pod\nmetadata: [1]\nspec: {}\n",
+     "problem(s) in 1 object(s)"),
+    ((*INJECT, "-f", "-"), "apiVersion: v1\nkind: Pod\nmetadata: [1]\nspec:\n  containers: "
+     "[{name: a, image: b}]\n", ""),
+    ((*INJECT, "-f", "-"), "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  "
+     "containers: 7\n", ""),
+])
+def test_wrong_types_named_in_the_issue(command: tuple[str, ...], text: str,
+                                        message: str) -> None:
+    result = try_bad(*command, stdin=text.encode())
+    assert message in result.stderr, result.stderr
+    if command[0] == "validate":
+        assert "metadata: [1] is not of type object" in result.stdout
