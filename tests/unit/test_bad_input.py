@@ -299,3 +299,15 @@ def test_wrong_types_named_in_the_issue(command: tuple[str, ...], text: str,
     assert message in result.stderr, result.stderr
     if command[0] == "validate":
         assert "metadata: [1] is not of type object" in result.stdout
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_wrong_types_anywhere_in_what_run_reads(data: st.DataObject) -> None:
+    """`pattern run` refuses a manifest it cannot translate before anything starts (no
+    engine is reached: every case is refused, or fails on the image that does not exist)."""
+    pod = yaml.safe_load(POD)
+    pod["spec"]["containers"][0]["image"] = "localhost/none-such/image:0"
+    path = data.draw(st.sampled_from(_paths(pod)))
+    text = yaml.safe_dump(_replaced(pod, path, data.draw(WRONG))).encode()
+    try_bad("run", "-", stdin=text, fails=False)
