@@ -16,7 +16,7 @@ engine=$(python3 -c 'from generator.runner.engines import choose; print(choose()
 set -x
 pattern list
 # The app is a stock busybox that writes into /data; it knows nothing about ssh.
-pattern generate -f - -o "$work/demo.yaml" <<STACK
+pattern generate -f - --output-file "$work/demo.yaml" <<STACK
 apiVersion: sidecar-patterns.io/v1alpha1
 kind: Stack
 metadata: {name: demo}

@@ -111,3 +111,51 @@ def run_setup_runtime(*prefix: str, env: dict[str, str] | None = None,
     return subprocess.run([*prefix, "bash", str(SETUP_RUNTIME)],
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+@dataclass
+class InProcess:
+    """What one in-process run of `pattern` did: its exit code, streams and any traceback."""
+
+    code: int
+    stdout: str
+    stderr: str
+    traceback: str | None
+    seconds: float
+
+
+def run_in_process(*args: str, stdin: bytes | None = b"",
+                   catalogue: Path | None = FIXTURE_CATALOGUE,
+                   env: dict[str, str] | None = None) -> InProcess:
+    """Run the `pattern` entry point in this process (fast enough for property tests): stdin
+    is these bytes, or closed for None; an exception other than SystemExit is a traceback."""
+    import contextlib
+    import io
+    import time
+    import traceback
+
+    from generator import cli
+
+    saved = (sys.argv, sys.stdin, dict(os.environ))
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = ["pattern", *args]
+    sys.stdin = None if stdin is None else io.TextIOWrapper(io.BytesIO(stdin))  # type: ignore[assignment]
+    os.environ.pop("SIDECAR_PATTERNS_CATALOGUE", None)
+    if catalogue is not None:
+        os.environ["SIDECAR_PATTERNS_CATALOGUE"] = str(catalogue)
+    os.environ.update(env or {})
+    code, failure = 0, None
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:  # a traceback is what the caller looks for
+        failure = traceback.format_exc()
+        code = -1
+    finally:
+        sys.argv, sys.stdin = saved[0], saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+    return InProcess(code, out.getvalue(), err.getvalue(), failure, time.monotonic() - started)

@@ -86,7 +86,7 @@ def test_cli_run_status_logs_down(tmp_path: Path, runtime: Runtime) -> None:
     generated = run_pattern("generate", "--name", "clirun", "--app-image", BUSYBOX,
                             "--app-command", "sh -c 'echo app-says-hi; exec sleep 600'",
                             "--with", "file-server", "--set", "file-server.banner=served",
-                            "-o", str(manifest))
+                            "--output-file", str(manifest))
     assert generated.code == 0, generated.stderr
     port = _free_port()
     try:

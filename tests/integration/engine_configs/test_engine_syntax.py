@@ -3,8 +3,8 @@ and from hostile values the parameter schema lets through, passes the engine's o
 sidecar image it runs in (syslog-ng: `--syntax-only`, which compiles every regexp, then a
 start-up), so a value is refused at generate time or it works.
 
-The other patterns render no engine config (their images write sshd/ProFTPD/git settings from
-flags at start-up, and their own tests run them).
+sshd and ProFTPD configs are written by their images at start-up: test_daemon_configs.py runs
+those. git-sync and iaas-metadata have no config file (flags and environment only).
 """
 
 from __future__ import annotations
