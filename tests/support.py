@@ -93,3 +93,18 @@ def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
         for leftover in (directory / old).iterdir():
             leftover.unlink()
         (directory / old).rmdir()
+
+
+def sidecar_env(stack: Path, sidecar: str, *sets: str) -> dict[str, str]:
+    """The environment of one sidecar as `pattern generate -f STACK --set ...` renders it."""
+    import yaml
+
+    result = run_pattern("generate", "-f", str(stack), *(a for s in sets for a in ("--set", s)),
+                         catalogue=CATALOGUE)
+    assert result.code == 0, result.stderr
+    for doc in yaml.safe_load_all(result.stdout):
+        spec = doc.get("spec", {}).get("template", doc).get("spec", {})
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            if container["name"] == sidecar:
+                return {e["name"]: e["value"] for e in container.get("env", [])}
+    raise AssertionError(f"no container {sidecar} in the output of {stack}")
