@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, wait_for
+from support import CATALOGUE, free_port, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ambassador_images")]
 
@@ -62,7 +62,7 @@ class Shard:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--loglevel", "warning"], stdout=subprocess.DEVNULL)
-        wait_for(f"redis-server on {self.port}", lambda: self.cli("PING") == "PONG")
+        wait_until(lambda: self.cli("PING") == "PONG", 30, f"redis-server on {self.port}")
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -166,8 +166,8 @@ def test_a_stopped_shard_is_ejected_and_returns_after_the_retry_timeout(
     assert set(owned[1:200]) <= elsewhere
     # After RETRY_MS the shard is tried again; once it is back its keys go to it again.
     shards[2].start()
-    wait_for("the shard's return", lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
-             and owned[300] in shards[2].stored(), timeout=RETRY_MS / 1000 * 5)
+    wait_until(lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
+               and owned[300] in shards[2].stored(), RETRY_MS / 1000 * 5, "the shard's return")
     assert ambassador.redis(*(f"SET {key} back" for key in owned[301:400])) == ["OK"] * 99
     assert set(owned[301:400]) <= shards[2].stored()
 
