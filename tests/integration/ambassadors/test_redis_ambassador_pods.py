@@ -149,12 +149,18 @@ def test_10000_keys_land_on_the_shard_the_hash_names(ambassador: Ambassador,
     assert ambassador.redis("MSET key:1 a key:2 b key:3 c", "MGET key:1 key:2 key:3",
                             "DEL key:1 key:2") == ["OK", "a", "b", "c", "2"]
     assert ambassador.redis("MULTI") != ["OK"]
+    assert ambassador.pod.exec("redis-ambassador", "redis-ambassador", "healthcheck",
+                               "--health-bind", "x:1", check=False).returncode != 0
+    # The pattern passes the health port by environment, which the healthcheck reads too.
+    healthy = ambassador.pod.exec("redis-ambassador", "redis-ambassador", "healthcheck")
+    assert healthy.returncode == 0
 
 
 def test_a_stopped_shard_is_ejected_and_returns_after_the_retry_timeout(
         ambassador: Ambassador, shards: list[Shard]) -> None:
     continuum = ketama([f"127.0.0.1:{s.port}" for s in shards])
-    owned = [f"probe:{n}" for n in range(2000) if shard_of(f"probe:{n}", continuum) == 2]
+    owned = [f"probe:{n}" for n in range(20000) if shard_of(f"probe:{n}", continuum) == 2]
+    assert len(owned) >= 400
     shards[2].stop()
     # The first request for a key of the stopped shard fails (serverFailureLimit 1), then
     # the shard is out: its keys go to the others and the app keeps working.
@@ -180,8 +186,9 @@ def test_without_auto_eject_a_down_shards_keys_fail_fast_and_the_others_work(
     continuum = ketama([f"127.0.0.1:{s.port}" for s in shards])
     with running(stack_documents(stack, CATALOGUE)) as (pod,):
         store = Ambassador(pod, port, "amb-redis-store")
-        owned = {s: [f"k:{n}" for n in range(600) if shard_of(f"k:{n}", continuum) == s][:50]
+        owned = {s: [f"k:{n}" for n in range(5000) if shard_of(f"k:{n}", continuum) == s][:50]
                  for s in range(3)}
+        assert all(len(keys) == 50 for keys in owned.values())
         shards[1].stop()
         for _ in range(3):  # never ejected: it keeps failing, never remaps
             replies = store.redis(*(f"SET {key} x" for key in owned[1]))
