@@ -24,13 +24,12 @@ from sidecar_common import ConfigError, add_flag, plain_path
 PROGRAM = "tls-proxy"
 ENV_PREFIX = "TLS_PROXY_"
 NGINX = "/usr/sbin/nginx"
-# Mozilla's "intermediate" TLS 1.2 suites (forward secret AEAD only); TLS 1.3 suites are
-# OpenSSL's defaults, all of them strong.
+# Mozilla's "intermediate" TLS 1.2 suites (forward-secret AEAD only) without the DHE ones,
+# which would need a dhparam file; TLS 1.3 suites are OpenSSL's defaults, all of them strong.
 TLS12_CIPHERS = ":".join([
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
     "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
 ])
 SIZE = re.compile(r"^[0-9]{1,6}[kKmMgG]?$")
 DURATION = re.compile(r"^[0-9]{1,5}(ms|s|m|h)?$")
