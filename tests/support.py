@@ -159,3 +159,18 @@ def run_in_process(*args: str, stdin: bytes | None = b"",
         os.environ.clear()
         os.environ.update(saved[2])
     return InProcess(code, out.getvalue(), err.getvalue(), failure, time.monotonic() - started)
+
+
+def sidecar_env(stack: Path, sidecar: str, *sets: str) -> dict[str, str]:
+    """The environment of one sidecar as `pattern generate -f STACK --set ...` renders it."""
+    import yaml
+
+    result = run_pattern("generate", "-f", str(stack), *(a for s in sets for a in ("--set", s)),
+                         catalogue=CATALOGUE)
+    assert result.code == 0, result.stderr
+    for doc in yaml.safe_load_all(result.stdout):
+        spec = doc.get("spec", {}).get("template", doc).get("spec", {})
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            if container["name"] == sidecar:
+                return {e["name"]: e["value"] for e in container.get("env", [])}
+    raise AssertionError(f"no container {sidecar} in the output of {stack}")

@@ -263,6 +263,11 @@ def test_plain_http_is_redirected_to_https(proxy: Proxy) -> None:
     conn.close()
 
 
+def test_the_images_healthcheck_command_answers_in_the_pod(proxy: Proxy) -> None:
+    assert proxy.pod.exec("tls-proxy", "tls-proxy", "healthcheck").returncode == 0
+    assert proxy.metric("engine_up") == 1
+
+
 def test_the_apps_port_is_not_published_by_the_pattern(proxy: Proxy) -> None:
     ports = [p["containerPort"] for c in proxy.pod.plan.play["spec"]["containers"]
              for p in c.get("ports") or []]
