@@ -93,3 +93,10 @@ def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
         for leftover in (directory / old).iterdir():
             leftover.unlink()
         (directory / old).rmdir()
+
+
+def one_error(result: Result) -> str:
+    """A command that failed as a user error: exit 1, nothing on stdout, one line on stderr."""
+    assert result.code == 1 and result.stdout == "", result
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr

@@ -111,7 +111,7 @@ def _runs(container: str) -> int:
 def test_with_log_collector_rsyslog_gets_every_line_once(lr_image: str, peers: lc.Peers,
                                                          variant: str) -> None:
     name = lc.unique(f"lr-lc-{variant}")
-    collector = {"host": lc.SYSLOG_HOST, "port": lc.SYSLOG_PORT}
+    collector = {"host": lr.receiver_address(peers), "port": lc.SYSLOG_PORT}
     with running(_docs(name, variant, collector=collector)) as (pod,):
         status = _written_and_rotated(pod, name)
         records = lc.wait_for(lambda: lc.read_syslog(peers.out, name), 3 * LINES, 60, stall=10)
