@@ -9,7 +9,7 @@ from typing import Any
 
 import bk_support as bk
 from pods import RunningPod, running, stack_documents
-from support import wait_for
+from support import wait_until
 
 
 def _docs(name: str, values: dict[str, Any], volumes: dict[str, Any] | None = None,
@@ -19,7 +19,7 @@ def _docs(name: str, values: dict[str, Any], volumes: dict[str, Any] | None = No
 
 
 def _app_ready(pod: RunningPod, name: str) -> None:
-    wait_for("the app", lambda: "app ready" in pod.logs(name), timeout=60, interval=0.5)
+    wait_until(lambda: "app ready" in pod.logs(name), 60, "the app")
 
 
 def _snapshot_now(sidecar: str) -> dict[str, Any]:
