@@ -174,3 +174,10 @@ def sidecar_env(stack: Path, sidecar: str, *sets: str) -> dict[str, str]:
             if container["name"] == sidecar:
                 return {e["name"]: e["value"] for e in container.get("env", [])}
     raise AssertionError(f"no container {sidecar} in the output of {stack}")
+
+
+def one_error(result: Result) -> str:
+    """A command that failed as a user error: exit 1, nothing on stdout, one line on stderr."""
+    assert result.code == 1 and result.stdout == "", result
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr
