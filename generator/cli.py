@@ -440,7 +440,9 @@ def logs(
 def down(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Pod names or the manifest/stack files they came from.")] = None,
-    all_: Annotated[bool, _opt("--all", help="Every pod pattern run started.")] = False,
+    all_: Annotated[bool, _opt("--all", help=(
+        "Every pod pattern run started; with --runtime podman|docker also every pod of that "
+        "engine with our label (one whose state folder was lost)."))] = False,
     grace_period: Annotated[int | None, _opt(
         "--grace-period", help="Seconds to wait after SIGTERM (default: the pod's).")] = None,
     verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
