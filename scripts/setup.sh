@@ -28,6 +28,16 @@ if [[ ! -f $stamp ]]; then
   touch "$stamp"
 fi
 
+# checkov, which lints the example manifests (tests/catalogue/test_examples_checkov.py), in a
+# venv of its own: it pins many libraries, some of them also ours.
+CHECKOV_VERSION=3.3.30
+if [[ ! -f .venv/checkov/.installed-$CHECKOV_VERSION ]]; then
+  rm -rf .venv/checkov
+  python3 -m venv .venv/checkov
+  .venv/checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  touch ".venv/checkov/.installed-$CHECKOV_VERSION"
+fi
+
 if [[ ${SKIP_RUNTIME:-0} != 1 ]] && [[ -n "$(ls images/*/VERSION 2>/dev/null)" ]]; then
   .venv/bin/pattern images build --quiet --runtime podman
   if [[ ${SKIP_DOCKER:-0} != 1 ]]; then
