@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from access_pods_support import documents, example_stack, secret
-from pods import RunningPod, running
+from access_support import documents, example_stack, secret
+from pods import RunningPod, ensure_images, running
+
+from generator.runner.runtime import Runtime
 
 PORT, HTTP_PORT = 24021, 24080
 PASSIVE = (24110, 24114)
@@ -98,7 +100,7 @@ def test_plain_upload_is_served_by_the_app_and_owned_by_it(uploads: Uploads,
     alice.storbinary("STOR incoming/nested.txt", io.BytesIO(b"nested\n"))
     owners = uploads.pod.exec(APP, "stat", "-c", "%u:%g", f"{UPLOADS}/report.csv",
                               f"{UPLOADS}/incoming", f"{UPLOADS}/incoming/nested.txt")
-    assert owners.stdout.split() == ["1000:1000"] * 3
+    assert owners.stdout.split() == ["10001:10001"] * 3  # the example's uid/gid
     with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/uploads/report.csv",
                                 timeout=5) as response:
         assert response.read() == b"id,total\n1,42\n"
@@ -199,7 +201,9 @@ def test_a_symlink_planted_by_the_app_does_not_escape(uploads: Uploads, alice: f
         uploads.pod.exec(APP, "rm", "-f", f"{UPLOADS}/escape")
 
 
-def test_anonymous_when_asked_for_is_read_only() -> None:
+def test_anonymous_when_asked_for_is_read_only(runtime: Runtime) -> None:
+    """The pattern's own end-to-end check, run on each engine."""
+    ensure_images(["ftp"], runtime)
     stack = {
         "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
         "metadata": {"name": "r2a-ftp-anon"},
@@ -217,7 +221,7 @@ def test_anonymous_when_asked_for_is_read_only() -> None:
     publish = {2121: ANON_PORT, **passive_publish(*ANON_PASSIVE)}
     # A real grace period: `down` then waits for proftpd (and the app) to handle SIGTERM.
     with running(documents(stack, [users_secret("anon-users")]), publish=publish,
-                 grace=10) as (pod,):
+                 grace=10, runtime=runtime) as (pod,):
         ftp = plain(ANON_PORT)
         try:
             ftp.login()

@@ -34,7 +34,7 @@ def test_mariadb_example_with_the_readme_secret(prometheus: mp.Prometheus) -> No
     with running(docs) as (pod,):
         scraped(prometheus, pod, 9104)
         up = wait_for("mysql_up 1 from the example",
-                         lambda: prometheus.value(f'mysql_up{{pod="{name}"}}') == 1.0, 60)
+                      lambda: prometheus.value(f'mysql_up{{pod="{name}"}}') == 1.0, 60)
         # The monitoring user has only what the exporter needs.
         grants = pod.exec(name, "mariadb", "--socket=/run/mysqld/mysqld.sock", "-N", "-e",
                           "SHOW GRANTS FOR 'exporter'@'127.0.0.1'").stdout
@@ -52,10 +52,9 @@ def test_log_levels_example_with_its_mtail_program(prometheus: mp.Prometheus) ->
     docs = [config_map, *stack_documents(example("log-levels.stack.yaml", name), CATALOGUE)]
     with running(docs) as (pod,):
         scraped(prometheus, pod, 3903)
-        failures = wait_for(
-            "3 failed checkouts counted",
-            lambda: (v := prometheus.value(f'checkout_failures_total{{pod="{name}"}}'))
-            is not None and v >= 3 and v, 30)
+        query = f'checkout_failures_total{{pod="{name}"}}'
+        failures = wait_for("3 failed checkouts counted",
+                            lambda: (v := prometheus.value(query)) is not None and v >= 3 and v, 30)
         errors = prometheus.value(f'log_lines_total{{pod="{name}",level="error"}}')
         lines = pod.exec(name, "wc", "-l", "/var/log/shop/error.log").stdout.split()[0]
     # Every error line is a failed checkout; Prometheus saw a moment of the file's growth.

@@ -44,7 +44,7 @@ def test_redis_connected_clients_through_prometheus(prometheus: mp.Prometheus) -
                         'sleep 0.5; REDISCLI_AUTH="$(cat /etc/redis-auth/password)" '
                         'redis-cli info clients | grep connected_clients', check=True)
         during = wait_for("three more clients in Prometheus",
-                             lambda: (v := prometheus.value(query)) is not None
+                          lambda: (v := prometheus.value(query)) is not None
                              and v >= before + 3 and v, 30)
         assert prometheus.value(f'redis_up{{pod="{name}"}}') == 1.0
     assert "connected_clients" in held.stdout
@@ -63,7 +63,7 @@ def test_nginx_accepts_move_with_requests(prometheus: mp.Prometheus) -> None:
                  "import urllib.request as u\n"
                  "for _ in range(20): u.urlopen('http://127.0.0.1:8081/').read()")
         after = wait_for("20 more accepted connections",
-                            lambda: (v := prometheus.value(query)) is not None
+                         lambda: (v := prometheus.value(query)) is not None
                             and v >= before + 20 and v, 30)
         assert prometheus.value(f'nginx_up{{pod="{name}"}}') == 1.0
     assert after >= before + 20
@@ -85,7 +85,7 @@ def test_logs_error_counter_equals_the_lines_written(prometheus: mp.Prometheus) 
         for level, n in counts.items():
             query = f'log_lines_total{{pod="{name}",level="{level}"}}'
             got = wait_for(f"{n} {level} lines in Prometheus",
-                              lambda q=query, n=n: prometheus.value(q) == n, 30)
+                           lambda q=query, n=n: prometheus.value(q) == n, 30)
             assert got
 
 

@@ -132,5 +132,5 @@ def secret(name: str, files: dict[str, str]) -> dict[str, Any]:
 def scraped(prometheus: Prometheus, pod: RunningPod, port: int) -> None:
     """Point Prometheus at the pod's metrics port and wait for its first good scrape."""
     prometheus.scrape(pod.name, pod.ip, port)
-    wait_for(f"Prometheus to scrape {pod.name}", lambda: prometheus.target_health(pod.name) == "up",
-             60)
+    wait_for(f"Prometheus to scrape {pod.name}",
+             lambda: prometheus.target_health(pod.name) == "up", 60)
