@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from . import __version__
-from .errors import PatternError
+from .errors import PatternError, UsageError
 from .kinds import GENERATED
 from .output import one_line, paint
 from .versions import DEFAULT_K8S_VERSION
@@ -130,7 +130,7 @@ def _sidecar_flags(with_: list[str] | None, set_: list[str] | None, volume: list
 OutputFile = Annotated[Path | None, _opt(
     "--output", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
 ForceOption = Annotated[bool, _opt(
-    "--force", help="Replace --output even if pattern generate did not write it.")]
+    "--force", help="Replace --output even if pattern did not write it.")]
 
 
 def _notes(notes: list[str]) -> None:
@@ -251,7 +251,18 @@ def inject(
     k8s_version: K8sVersionOption = None,
     sidecar_mode: SidecarModeOption = None,
     image_registry: RegistryOption = None,
-    output: OutputFile = None,
+    target: Annotated[str | None, _opt(
+        "--target", "-t", metavar="KIND/NAME",
+        help="Inject only this workload (KIND/NAME or KIND/NAMESPACE/NAME).")] = None,
+    as_: Annotated[str, _opt(
+        "--as", metavar="FORMAT",
+        help="manifests: the injected stream (default); kustomize-component: a folder (-o "
+        "DIR) holding a kustomize Component that injects the --target workload.")]
+    = "manifests",
+    output: Annotated[Path | None, _opt(
+        "--output", "-o", metavar="FILE|DIR",
+        help="Write to this file (atomically) instead of stdout; the folder of --as "
+        "kustomize-component.")] = None,
     force: ForceOption = False,
     validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
@@ -271,15 +282,26 @@ def inject(
         | kubectl apply -f -
       pattern inject -f k8s/ --with sync=git-sync --set sync.repo=https://example.org/s.git \\
         --container web -o injected.yaml
+      pattern inject -f base/ --with log-collector --target Deployment/shop \\
+        --as kustomize-component -o components/logs
     """
-    from .commands import InjectRequest, inject_manifests
+    from .commands import InjectRequest, inject_component, inject_manifests
 
-    text, notes = inject_manifests(InjectRequest(
+    request = InjectRequest(
         files=file or [],
         sidecars=_sidecar_flags(with_, set_, volume, container, k8s_version, sidecar_mode,
                                 image_registry),
-        validate=validate, catalogue=catalogue,
-    ))
+        validate=validate, catalogue=catalogue, target=target,
+    )
+    if as_ == "kustomize-component":
+        paths, notes = inject_component(request, output, force=force)
+        _notes(notes)
+        for path in paths:
+            typer.echo(f"wrote {path}", err=True)
+        return
+    if as_ != "manifests":
+        raise UsageError(f"--as {as_!r}: choose manifests or kustomize-component")
+    text, notes = inject_manifests(request)
     _emit(text, notes, output, force=force, inputs=file or [])
 
 

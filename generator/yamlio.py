@@ -168,18 +168,23 @@ def dump_documents(documents: list[Any]) -> str:
     return "---\n".join(parts)
 
 
+def _output_status(path: Path) -> os.stat_result | None:
+    """What is at `--output` now (not following a symlink), or None."""
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise PatternError(f"--output {path}: {error.strerror}") from None
+
+
 def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
     """Write a command's result to `-o FILE` atomically, never losing what the user has: never
     an input file, never through or over a symlink, FIFO or device, and a regular file only
     when `pattern generate` wrote it (its header line) or with --force."""
     if any(i != "-" and Path(i).resolve() == path.resolve() for i in inputs):
         raise UsageError(f"--output {path}: is also the input file")
-    try:
-        status = path.lstat()
-    except FileNotFoundError:
-        status = None
-    except OSError as error:
-        raise PatternError(f"--output {path}: {error.strerror}") from None
+    status = _output_status(path)
     if status is not None:
         if stat.S_ISDIR(status.st_mode):
             raise UsageError(f"--output {path}: is a directory")
@@ -227,3 +232,49 @@ def iter_mappings(documents: list[Any]) -> Iterator[tuple[int, dict[str, Any]]]:
                     yield index, item
         elif isinstance(doc, dict):
             yield index, doc
+
+
+def write_folder(path: Path, files: dict[str, str], *, marker: str, force: bool,
+                 inputs: list[str]) -> list[Path]:
+    """Write a command's result as the files of `-o DIR`, each atomically, with the output
+    rules of `write_output`: never into an input, never through or over a symlink, FIFO or
+    device; a folder that has files only when our `marker` line heads its `kustomization.yaml`
+    (or with --force), and a file of it only when the marker heads it (or with --force). Files
+    a previous run wrote (the marker) that this one does not are removed. Returns the paths."""
+    for given in inputs:
+        if given != "-" and Path(given).resolve().is_relative_to(path.resolve()):
+            raise UsageError(f"--output {path}: holds the input {given}")
+    status = _output_status(path)
+    if status is not None and not stat.S_ISDIR(status.st_mode):
+        raise UsageError(f"--output {path}: is not a folder (a file, symlink, FIFO or device is "
+                         "never written through or replaced)")
+    present = {p.name: p for p in path.iterdir()} if status is not None else {}
+
+    def ours(file: Path) -> bool:
+        with file.open(encoding="utf-8", errors="replace") as handle:
+            return handle.readline() == marker + "\n"
+
+    for name, file in present.items():
+        if name in files and not stat.S_ISREG(file.lstat().st_mode):
+            raise UsageError(f"--output {path}: {name} is not a regular file (a symlink, FIFO "
+                             "or device is never written through or replaced)")
+    head = present.get("kustomization.yaml")
+    if present and not force and not (head is not None and head.is_file() and ours(head)):
+        raise PatternError(f"--output {path}: exists and holds files pattern did not write; "
+                           "pass --force to write into it")
+    for name, file in present.items():
+        if name in files and not force and not ours(file):
+            raise PatternError(f"--output {path}: {name} exists and was not written by pattern; "
+                               "pass --force to replace it")
+    written: list[Path] = []
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            write_atomically(path / name, text)
+            written.append(path / name)
+        for name, file in present.items():
+            if name not in files and stat.S_ISREG(file.lstat().st_mode) and ours(file):
+                file.unlink()
+    except OSError as error:
+        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
+    return written
