@@ -343,6 +343,12 @@ def new(
         typer.echo(f"wrote {path}", err=True)
 
 
+RuntimeOption = Annotated[str | None, _opt(
+    "--runtime", metavar="auto|podman|docker",
+    help="Container engine: auto (the first that answers: podman, then docker), podman or "
+         "docker; default $SIDECAR_PATTERNS_RUNTIME or auto. A pod stays on its engine.")]
+
+
 images_app = typer.Typer(help="Build the companion sidecar images.", no_args_is_help=True,
                          rich_markup_mode=None)
 app.add_typer(images_app, name="images")
@@ -357,18 +363,23 @@ def images_build(
     = None,
     push: Annotated[bool, _opt("--push", help="Push the --registry tags.")] = False,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="Only a line per image.")] = False,
+    runtime: RuntimeOption = None,
 ) -> None:
-    """Build the images in images/ (podman, or docker), skipping those already up to date.
+    """Build the images in images/ with the chosen engine, skipping those already up to date.
+
+    On Docker 20.10, images that need named build contexts are built with podman and loaded
+    into docker (podman save | docker load).
 
     \b
     Examples:
       pattern images build
       pattern images build git-sync --registry registry.example.org/team --push
+      pattern images build --runtime docker
     """
     from .images import build
 
     build(names or [], registry=registry, tag=tag, push=push, quiet=quiet,
-          say=lambda line: typer.echo(line, err=True))
+          say=lambda line: typer.echo(line, err=True), runtime=runtime)
 
 
 @app.command()
@@ -380,28 +391,31 @@ def run(
     wait: Annotated[bool, _opt("--wait", help="Return once every container is ready.")] = False,
     timeout: Annotated[float, _opt("--timeout", help="Seconds --wait may take.")] = 120,
     publish: Annotated[list[str] | None, _opt(
-        "--publish", "-p", metavar="HOST:CONTAINER",
-        help="Publish a container port on 127.0.0.1 (repeatable).")] = None,
+        "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
+        help="Publish a container port on the host, on 127.0.0.1 unless IP is given "
+             "(repeatable).")] = None,
     replace: Annotated[bool, _opt("--replace", help="Replace pods of the same name.")] = False,
     verbose: Annotated[bool, _opt("--verbose", "-v",
-                                  help="Say what is translated for podman, and each step.")]
+                                  help="Say what is translated for the engine, and each step.")]
     = False,
     catalogue: CatalogueOption = None,
+    runtime: RuntimeOption = None,
 ) -> None:
-    """Run the pod(s) of a manifest or stack file on podman, faithfully.
+    """Run the pod(s) of a manifest or stack file on podman or Docker, faithfully.
 
     Native sidecars start before the app and are waited for; readiness and startup probes,
-    postStart and preStop hooks run as on Kubernetes, though podman ignores them.
+    postStart and preStop hooks run as on Kubernetes, though neither engine knows them.
 
     \b
     Examples:
       pattern run shop.yaml --wait
       pattern generate -f stack.yaml | pattern run - --wait -p 8080:3000
+      pattern run shop.yaml --runtime docker -p 0.0.0.0:8080:3000
     """
     from .commands import run_pods
 
     rows = run_pods(file or stack_file, wait=wait, timeout=timeout, publish=publish or [],
-                    replace=replace, catalogue=catalogue,
+                    replace=replace, catalogue=catalogue, runtime=runtime,
                     say=(lambda line: typer.echo(line, err=True)) if verbose else None)
     sys.stdout.write(rows)
 
@@ -410,6 +424,7 @@ def run(
 def status(
     pods: Annotated[list[str] | None, typer.Argument(help="Pods (default: all started).")] = None,
     output: Annotated[str, _opt("--output", "-o", help="table or json.")] = "table",
+    runtime: RuntimeOption = None,
 ) -> None:
     """Show every container's state and readiness (probes checked now).
 
@@ -419,7 +434,7 @@ def status(
     """
     from .commands import pod_status
 
-    sys.stdout.write(pod_status(pods or [], output))
+    sys.stdout.write(pod_status(pods or [], output, runtime))
 
 
 @app.command()
@@ -429,6 +444,7 @@ def logs(
     pod: Annotated[str | None, _opt("--pod", help="Pod (default: the only one).")] = None,
     follow: Annotated[bool, _opt("--follow", "-f", help="Keep streaming.")] = False,
     tail: Annotated[int | None, _opt("--tail", help="Only the last N lines.")] = None,
+    runtime: RuntimeOption = None,
 ) -> None:
     """Print a container's logs.
 
@@ -439,7 +455,7 @@ def logs(
     """
     from .commands import pod_logs
 
-    raise typer.Exit(pod_logs(pod, container, follow=follow, tail=tail))
+    raise typer.Exit(pod_logs(pod, container, follow=follow, tail=tail, runtime=runtime))
 
 
 @app.command()
@@ -451,6 +467,7 @@ def down(
         "--grace-period", help="Seconds to wait after SIGTERM (default: the pod's).")] = None,
     verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
     catalogue: CatalogueOption = None,
+    runtime: RuntimeOption = None,
 ) -> None:
     """Stop pods as Kubernetes does (preStop, SIGTERM, grace period) and remove all of ours.
 
@@ -462,6 +479,7 @@ def down(
     from .commands import stop_pods
 
     stopped = stop_pods(targets or [], everything=all_, grace=grace_period, catalogue=catalogue,
+                        runtime=runtime,
                         say=(lambda line: typer.echo(line, err=True)) if verbose else None)
     for name in stopped:
         typer.echo(f"{name}: removed", err=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .catalogue import Catalogue, Pattern
 from .compose import compose
@@ -16,6 +17,9 @@ from .generate import check_output
 from .output import table
 from .sidecars import SidecarFlags
 from .versions import parse_k8s_version
+
+if TYPE_CHECKING:
+    from .runner.plan import Publish
 from .yamlio import (
     iter_mappings,
     load_documents,
@@ -120,13 +124,24 @@ def load_runnable(path: str, root: Path | None) -> list[dict[str, Any]]:
     return objects
 
 
-def _parse_publish(items: list[str]) -> dict[int, int]:
-    mapping: dict[int, int] = {}
+def _parse_publish(items: list[str]) -> Publish:
+    """`[IP:]HOST:CONTAINER`, as `docker run -p` takes it (IP defaults to 127.0.0.1)."""
+    from .runner.plan import DEFAULT_BIND
+
+    mapping: Publish = {}
     for item in items:
-        host, sep, container = item.partition(":")
-        if not sep or not host.isdigit() or not container.isdigit():
-            raise UsageError(f"--publish {item!r}: expected HOST:CONTAINER ports, e.g. 8080:3000")
-        mapping[int(container)] = int(host)
+        parts = item.rsplit(":", 2)
+        ip = parts[0].strip("[]") if len(parts) == 3 else DEFAULT_BIND
+        host, container = parts[-2:] if len(parts) >= 2 else ("", "")
+        try:
+            valid = bool(ip) and ipaddress.ip_address(ip) is not None
+        except ValueError:
+            valid = False
+        if not valid or not host.isdigit() or not container.isdigit() \
+                or not 0 < int(host) < 65536 or not 0 < int(container) < 65536:
+            raise UsageError(f"--publish {item!r}: expected [IP:]HOST:CONTAINER, e.g. 8080:3000 "
+                             "or 0.0.0.0:8080:3000")
+        mapping[int(container)] = (ip, int(host))
     return mapping
 
 
@@ -143,21 +158,34 @@ def _status_table(pods: list[str]) -> str:
 
 
 def run_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str], replace: bool,
-             catalogue: Path | None, say: Any) -> str:
+             catalogue: Path | None, say: Any, runtime: str | None = None) -> str:
+    from .runner import engines
     from .runner.run import documents_to_plans, up
 
     if path is None:
         raise UsageError("give a manifest or stack file (or '-' for stdin)")
     plans = documents_to_plans(load_runnable(path, catalogue), _parse_publish(publish))
-    up(plans, wait=wait, timeout=timeout, replace=replace, say=say or (lambda _: None))
+    up(plans, wait=wait, timeout=timeout, replace=replace, say=say or (lambda _: None),
+       runtime=engines.choose(runtime))
     return _status_table([p.name for p in plans])
 
 
-def pod_status(pods: list[str], output: str) -> str:
-    from .runner import state
+def _known_pods(runtime: str | None) -> list[str]:
+    """Pods `pattern run` recorded; only those of one engine when one is named (--runtime or
+    SIDECAR_PATTERNS_RUNTIME), all of them with auto."""
+    from .runner import engines, state
 
-    # Listing everything tolerates a pod another `pattern down` removes meanwhile.
-    names = pods or [p for p in state.known_pods() if state.load(p) is not None]
+    chosen = engines.chosen_name(runtime)
+    known = []
+    for name in state.known_pods():
+        plan = state.load(name)  # None when another `pattern down` removed it meanwhile
+        if plan is not None and chosen in {"auto", plan.runtime or "podman"}:
+            known.append(name)
+    return known
+
+
+def pod_status(pods: list[str], output: str, runtime: str | None = None) -> str:
+    names = pods or _known_pods(runtime)
     if output == "json":
         rows = _status_rows(names)
         keys = ["pod", "container", "role", "state", "ready", "live", "readiness_probe"]
@@ -169,12 +197,12 @@ def pod_status(pods: list[str], output: str) -> str:
     return _status_table(names)
 
 
-def pod_logs(pod: str | None, container: str | None, *, follow: bool, tail: int | None) -> int:
-    from .runner import state
+def pod_logs(pod: str | None, container: str | None, *, follow: bool, tail: int | None,
+             runtime: str | None = None) -> int:
     from .runner.run import logs
 
     if pod is None:
-        known = state.known_pods()
+        known = _known_pods(runtime)
         if len(known) != 1:
             raise UsageError("name the pod with --pod (running: " + (", ".join(known) or "none")
                              + ")")
@@ -183,13 +211,18 @@ def pod_logs(pod: str | None, container: str | None, *, follow: bool, tail: int 
 
 
 def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
-              catalogue: Path | None, say: Any) -> list[str]:
-    from .runner import state
+              catalogue: Path | None, say: Any, runtime: str | None = None) -> list[str]:
+    """Pods by name or by the file they came from; a pod `pattern run` recorded stops on its
+    own engine, one without a record (its state folder lost) on the chosen engine, where its
+    labels find it."""
+    from .runner import engines, state
     from .runner.run import documents_to_plans, down
 
     names: list[str] = []
     if everything:
-        names = state.known_pods()
+        names = _known_pods(runtime)
+        if engines.chosen_name(runtime) != "auto":
+            names += [p for p in engines.choose(runtime).pods() if p not in names]
     for target in targets:
         if target == "-" or Path(target).is_file():
             names += [p.name for p in documents_to_plans(load_runnable(target, catalogue), {})]
@@ -198,7 +231,8 @@ def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
     if not names and not everything:
         raise UsageError("name the pods (or files) to stop, or pass --all")
     for name in names:
-        down(name, grace=grace, say=say or (lambda _: None))
+        unrecorded = engines.choose(runtime) if state.load(name) is None else None
+        down(name, grace=grace, say=say or (lambda _: None), runtime=unrecorded)
     return names
 
 

@@ -298,10 +298,17 @@ def _check_object(value: dict[str, Any], schema: Schema, path: str, root: Schema
         if key in properties:
             problems += validate(item, properties[key], child, root)
         elif extra is False:
-            problems.append(f"{child}: unknown key{did_you_mean(key, properties)}")
+            problems.append(f"{child}: {refused_key(schema, key) or 'unknown key'}"
+                            f"{did_you_mean(key, properties)}")
         elif isinstance(extra, dict):
             problems += validate(item, extra, child, root)
     return problems
+
+
+def refused_key(schema: Schema, key: str) -> str | None:
+    """Why an object refuses a key on purpose (`x-refused-keys`), e.g. an inline password."""
+    reasons: dict[str, str] = schema.get("x-refused-keys", {})
+    return reasons.get(key)
 
 
 def did_you_mean(key: str, known: Any) -> str:

@@ -333,6 +333,8 @@ def _wire_volumes(pod: _Volumes, sidecar: _Sidecar, prefix: str) -> dict[str, st
         named = need.user_object_parameter
         if named is not None and not sidecar.values.get(named):
             continue  # an optional Secret/ConfigMap the user did not name: the template skips it
+        if need.app_mount_parameter and need.app_mount_parameter not in sidecar.values:
+            continue  # an optional path the user did not set: nothing to share
         flag = f"--volume {request.name}.{need.name}=VOLUME"
         path = sidecar.values[need.app_mount_parameter] if need.app_mount_parameter else None
         there = pod.mount_at(path) if path is not None else None

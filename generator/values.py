@@ -89,7 +89,10 @@ def resolve(
         prop = _schema_at(pattern, item.path)
         if prop is None:
             hint = schema.did_you_mean(item.path[-1], pattern.parameter_properties)
-            problems.append(f"{item.where}: unknown parameter of {pattern.name}{hint}")
+            refused = schema.refused_key(pattern.parameters, item.path[0]) \
+                if len(item.path) == 1 else None
+            problems.append(f"{item.where}: {refused or 'unknown parameter of ' + pattern.name}"
+                            f"{hint}")
             continue
         try:
             value = _coerce(item.text, prop, item.where)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup-runtime.sh: make a Debian 12 machine (root, no systemd, no container registry) able to
-# run this project's pods with podman. Re-runnable: each step checks its state, skips when done.
+# run this project's pods with podman and with Docker Engine. Re-runnable: each step checks its
+# state, skips when done.
 #
 # Steps, in order:
 #   packages  apt: podman runc conmon catatonit netavark aardvark-dns iptables debootstrap
@@ -14,9 +15,13 @@
 #   python    localhost/python3-debian:3.11-bookworm: Debian's python3 on the debian image (tests)
 #   selftest  kube play a tiny pod with a hostPort on 127.0.0.1, fetch its page, tear it down;
 #             not repeated until podman or containers.conf changes
+#   docker    apt: docker.io (Docker Engine 20.10, containerd, runc); when dockerd does not
+#             answer, start it by hand in the background (no systemd needed), log in
+#             /var/log/dockerd-sidecar-patterns.log, and wait for /var/run/docker.sock
+#   dockerimg the base images above, copied into Docker (podman save | docker load) when missing
 #
 # Environment knobs:
-#   SETUP_STEPS   steps to run, space separated (default: all six above)
+#   SETUP_STEPS   steps to run, space separated (default: all eight above)
 #   FORCE_IMAGES  1 = rebuild both images and repeat the self-test even if done before
 #   DEBIAN_MIRROR default http://deb.debian.org/debian (security updates: "$DEBIAN_MIRROR-security")
 #
@@ -24,7 +29,7 @@
 # and exits 1; command output is kept in the log file that line names.
 set -Eeuo pipefail
 
-SETUP_STEPS=${SETUP_STEPS:-packages conf debian busybox python selftest}
+SETUP_STEPS=${SETUP_STEPS:-packages conf debian busybox python selftest docker dockerimg}
 FORCE_IMAGES=${FORCE_IMAGES:-0}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
@@ -38,6 +43,9 @@ BUSYBOX_IMG=localhost/busybox:1.35-static  # Debian 12 ships busybox 1.35; also 
 SELFTEST_MARK=/var/lib/containers/setup-runtime-selftest.ok
 SELFTEST_POD=setup-runtime-selftest
 DESCRIPTION=org.opencontainers.image.description
+# Debian's client, which matches its daemon (a newer docker on PATH would shadow it).
+DOCKER=/usr/bin/docker
+DOCKERD_LOG=/var/log/dockerd-sidecar-patterns.log
 STEP=preflight NOTE=""
 
 say() { printf 'setup-runtime: %s\n' "$*" >&2; }
@@ -63,7 +71,7 @@ preflight() {
   userns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)
   ((userns > 0)) || fail "user namespaces are disabled (user.max_user_namespaces=$userns)"
   for step in $SETUP_STEPS; do
-    [[ " packages conf debian busybox python selftest " == *" $step "* ]] \
+    [[ " packages conf debian busybox python selftest docker dockerimg " == *" $step "* ]] \
       || fail "unknown step '$step'"
   done
 }
@@ -258,6 +266,50 @@ EOF
   NOTE="pod answered on 127.0.0.1:$port"
 }
 
+docker_answers() { [[ -x $DOCKER ]] && "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+step_docker() {
+  local status
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' docker.io 2>/dev/null || true)
+  if [[ $status != ii* ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    local install=(apt-get install -y -q --no-install-recommends docker.io)
+    if ! "${install[@]}" >>"$LOG" 2>&1; then
+      apt-get update -q >>"$LOG" 2>&1 || fail "apt-get update failed (log: $LOG)"
+      "${install[@]}" >>"$LOG" 2>&1 || fail "apt-get install docker.io failed (log: $LOG)"
+    fi
+    NOTE="installed docker.io, "
+  fi
+  if docker_answers; then NOTE+="dockerd answers"; return; fi
+  # No systemd here: start dockerd by hand, detached from this shell, and wait for its API.
+  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  local _
+  for _ in {1..120}; do
+    docker_answers && { NOTE+="dockerd started (log: $DOCKERD_LOG)"; return; }
+    sleep 0.5
+  done
+  fail "dockerd did not answer on /var/run/docker.sock within 60 s: $(tail -n1 "$DOCKERD_LOG" 2>/dev/null) (log: $DOCKERD_LOG)"
+}
+
+step_dockerimg() {
+  docker_answers || fail "docker does not answer (run the docker step)"
+  local image name id have copied=()
+  # What docker has, as "name id" lines (two calls in all: a no-op run stays quick).
+  have=$("$DOCKER" images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>>"$LOG")
+  for image in "$BUSYBOX_IMG" localhost/busybox:latest "$DEBIAN_ALIAS" "$PYTHON_IMG"; do
+    id=$(image_id "$image")
+    [[ -n $id ]] || continue
+    name=${image#docker.io/library/}  # docker's name for an official-library image
+    if ! forced && grep -qxF "$name sha256:${id#sha256:}" <<<"$have"; then continue; fi
+    # One image per archive: podman 4.3's multi-image archive loads every tag onto one image.
+    podman save "$image" 2>>"$LOG" | "$DOCKER" load -q >>"$LOG" 2>&1 \
+      || fail "copying $image into docker failed (log: $LOG)"
+    copied+=("$image")
+  done
+  NOTE=${copied:+copied ${#copied[@]} image(s)}
+  NOTE=${NOTE:-present}
+}
+
 run_step() {
   STEP=$1 NOTE=""
   wants "$1" || return 0
@@ -284,4 +336,6 @@ run_step debian
 run_step busybox
 run_step python
 run_step selftest
+run_step docker
+run_step dockerimg
 say "ready in $(seconds_since "$T_START")s"

@@ -1,5 +1,10 @@
 """The integration harness: generate pods from a catalogue, run them with the same code as
-`pattern run`, look inside them, and always clean up."""
+`pattern run` on a chosen engine, look inside them, and always clean up.
+
+This is the one runtime wrapper the tests use: `RunningPod` (exec, logs, state of a pod's
+containers through the runtime seam), `cli` (an engine's own command line, for what the seam
+does not cover: peers, image inspection) and `build_test_image`.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ from typing import Any
 
 import pytest
 
+from generator import images
 from generator.catalogue import Catalogue
 from generator.compose import compose
 from generator.runner import engines, state
-from generator.runner.plan import PodPlan
+from generator.runner.plan import PodPlan, Publish
 from generator.runner.run import documents_to_plans, down, up
-from generator.runner.runtime import Runtime
+from generator.runner.runtime import Runtime, copy_images
 from generator.stack import stack_from_dict
 from generator.values import parse_assignment
 
@@ -65,6 +71,47 @@ class RunningPod:
         return self.runtime.is_running(self.container(container))
 
 
+def cli(*args: str, runtime: str = "podman", check: bool = False,
+        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The engine's own command line (`runtime` is podman or docker)."""
+    proc = subprocess.run([engines.engine(runtime).binary(), *args], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{runtime} {' '.join(args)} failed ({proc.returncode}): "
+                             f"{proc.stderr[-2000:]}")
+    return proc
+
+
+def build_test_image(tag: str, folder: Path, runtime: str = "podman") -> None:
+    """A test-only image (peers, app stand-ins), built with podman and, for docker, copied
+    there (the project's images move between engines the same way)."""
+    cli("build", "--pull=never", "-q", "-t", tag, str(folder), check=True, timeout=900)
+    if runtime != "podman":
+        copy_images([tag], engines.engine("podman"), engines.engine(runtime))
+
+
+def ensure_images(names: list[str], runtime: Runtime) -> list[str]:
+    """The project's images (`pattern images build` for that engine; cached)."""
+    return images.build(names, registry=None, tag=None, push=False, quiet=True,
+                        say=lambda _: None, runtime=runtime.name)
+
+
+def present_in(runtime: Runtime, *tags: str) -> None:
+    """Test images built on podman (`build_test_image`), copied to `runtime` when missing."""
+    missing = [t for t in tags if not runtime.image_present(t)]
+    if missing:
+        copy_images(missing, engines.engine("podman"), runtime)
+
+
+def assert_nothing_left(runtime: Runtime, pod: str) -> None:
+    """No container or volume of the pod is left on its engine."""
+    assert not runtime.pod_exists(pod), f"pod {pod} still exists on {runtime.name}"
+    names = cli("ps", "-a", "--format", "{{.Names}}", runtime=runtime.name).stdout.split()
+    volumes = cli("volume", "ls", "-q", runtime=runtime.name).stdout.split()
+    left = [n for n in names + volumes if n.startswith((f"{pod}-", f"{pod}_"))]
+    assert not left, f"left on {runtime.name}: {left}"
+
+
 def stack_documents(stack: dict[str, Any], catalogue: Path,
                     sets: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     return compose(stack_from_dict(stack, "test stack"), Catalogue(catalogue),
@@ -72,7 +119,7 @@ def stack_documents(stack: dict[str, Any], catalogue: Path,
 
 
 @contextmanager
-def running(documents: list[dict[str, Any]], *, publish: dict[int, int] | None = None,
+def running(documents: list[dict[str, Any]], *, publish: Publish | None = None,
             timeout: float = 120, grace: int | None = 0,
             runtime: Runtime | None = None) -> Iterator[list[RunningPod]]:
     """Run the documents' pods until the block ends; they are removed even if it fails."""

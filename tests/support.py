@@ -1,4 +1,5 @@
-"""Test helpers shared by every suite: the catalogues and running the real `pattern` command."""
+"""Test helpers shared by every suite: the catalogues, running the real `pattern` command, and
+the one way to wait for something (`wait_until`; tests wait on events, never on fixed sleeps)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,32 @@ from generator.sidecars import SidecarRequest, parse_with
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CATALOGUE = ROOT / "tests" / "fixtures" / "patterns"
 CATALOGUE = ROOT / "patterns"
+SETUP_RUNTIME = ROOT / "scripts" / "setup-runtime.sh"
 T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str = "the condition",
+               interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy, and return that; after `timeout`
+    seconds fail the test, naming `what` and the last value seen. Deadlines are generous
+    (the machine may be loaded); the wait ends as soon as the event is seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} "
+                                 f"(last: {value!r})")
+        time.sleep(interval)
+
+
+def seconds_until(condition: Callable[[], object], timeout: float,
+                  what: str = "the condition") -> float:
+    """`wait_until`, returning how long the wait took."""
+    started = time.monotonic()
+    wait_until(condition, timeout, what, interval=0.02)
+    return time.monotonic() - started
 
 
 @dataclass
@@ -46,26 +72,17 @@ def with_requests(items: list[str]) -> tuple[SidecarRequest, ...]:
     return tuple(parse_with(item) for item in items)
 
 
+def run_setup_runtime(*prefix: str, env: dict[str, str] | None = None,
+                      timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """scripts/setup-runtime.sh, run (after `prefix`, e.g. setpriv) with extra environment."""
+    return subprocess.run([*prefix, "bash", str(SETUP_RUNTIME)], env={**os.environ, **(env or {})},
+                          capture_output=True, text=True, timeout=timeout, check=False)
 def free_port() -> int:
     """A TCP port nothing on this host listens on now (the kernel picks it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def wait_for(what: str, predicate: Callable[[], T | bool | None], timeout: float = 30,
-             interval: float = 0.05) -> T:
-    """The one wait helper: poll until predicate() is truthy and return that value; a timeout
-    fails with `what` in the message."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
 
 
 def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 
 from ..errors import RuntimeUnavailable, UsageError
+from .docker import Docker
 from .podman import Podman
 from .runtime import Runtime
 
 RUNTIME_ENV = "SIDECAR_PATTERNS_RUNTIME"
-CHOICES = ("auto", "podman")
-AUTO_ORDER = ("podman",)
+CHOICES = ("auto", "podman", "docker")
+AUTO_ORDER = ("podman", "docker")
 HOW_TO_START = ("install and start one: `bash scripts/setup-runtime.sh` (as root on Debian 12: "
                 "podman, and Docker Engine with dockerd started in the background)")
 
@@ -25,6 +26,8 @@ def engine(name: str) -> Runtime:
     """The engine called `name`, whether or not it answers."""
     if name == "podman":
         return Podman()
+    if name == "docker":
+        return Docker()
     raise UsageError(f"--runtime {name!r}: choose one of {', '.join(CHOICES)}")
 
 
@@ -53,3 +56,4 @@ def choose(requested: str | None = None) -> Runtime:
 def for_pod(recorded: str) -> Runtime:
     """The engine a recorded pod runs on (records from before engines were chosen: podman)."""
     return engine(recorded or "podman")
+

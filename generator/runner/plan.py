@@ -17,6 +17,13 @@ from ..kinds import claim_templates, local_pod_name, pod_template_of
 from ..rules import classic_sidecar_names, is_native_sidecar
 
 Role = Literal["init", "sidecar", "app"]
+# --publish: container port -> host port (on 127.0.0.1) or (host IP, host port).
+Publish = dict[int, int | tuple[str, int]]
+DEFAULT_BIND = "127.0.0.1"
+
+
+def host_side(value: int | tuple[str, int]) -> tuple[str, int]:
+    return (DEFAULT_BIND, value) if isinstance(value, int) else value
 DEFAULT_GRACE_SECONDS = 30
 
 
@@ -88,7 +95,7 @@ def _sources(documents: list[dict[str, Any]]) -> _Sources:
     return sources
 
 
-def plan_documents(documents: list[dict[str, Any]], publish: dict[int, int],
+def plan_documents(documents: list[dict[str, Any]], publish: Publish,
                    files_root: str) -> list[PodPlan]:
     """One plan per pod-bearing workload; ConfigMap/Secret volumes become host folders under
     `files_root/<pod>/<volume>` (the runner writes them from `PodPlan.files`)."""
@@ -110,7 +117,7 @@ def plan_documents(documents: list[dict[str, Any]], publish: dict[int, int],
 
 
 def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
-              publish: dict[int, int], files_root: str) -> PodPlan:
+              publish: Publish, files_root: str) -> PodPlan:
     kind, name = obj["kind"], local_pod_name(obj)
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template["spec"])
@@ -122,6 +129,16 @@ def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
         plan.notes.append(f"replicas: {replicas} -> 1 (one local pod per workload)")
     plan.grace_seconds = int(spec.get("terminationGracePeriodSeconds", DEFAULT_GRACE_SECONDS))
     plan.host_network = bool(spec.get("hostNetwork"))
+    pod_security = spec.get("securityContext") or {}
+    if pod_security.get("fsGroup") is not None:
+        # Neither engine applies fsGroup; its effect on access is the process's extra group.
+        groups = list(pod_security.get("supplementalGroups") or [])
+        if pod_security["fsGroup"] not in groups:
+            groups.append(pod_security["fsGroup"])
+        spec["securityContext"] = {**{k: v for k, v in pod_security.items() if k != "fsGroup"},
+                                   "supplementalGroups": groups}
+        plan.notes.append(f"fsGroup {pod_security['fsGroup']} -> a supplementary group of every "
+                          "container (volumes are not chowned; emptyDirs are world-writable)")
     classic = classic_sidecar_names(meta.get("annotations"))
     ordered: list[dict[str, Any]] = []
     for container in spec.get("initContainers") or []:
@@ -131,7 +148,7 @@ def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
         plan.containers.append(_container_plan(container, role, native))
         if native:
             plan.notes.append(f"{container['name']}: native sidecar -> container started before "
-                              "the app and waited for (podman hangs on native sidecars)")
+                              "the app and waited for (podman hangs on them, docker has none)")
     for container in spec.get("containers") or []:
         role = "sidecar" if container["name"] in classic else "app"
         ordered.append(container)
@@ -142,7 +159,8 @@ def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
     _isolate_empty_dirs(name, volumes, containers, plan)
     for port in publish:
         if not any(p.get("containerPort") == port for c in containers for p in c.get("ports", [])):
-            raise ManifestError(f"--publish {publish[port]}:{port}: no container in {name} "
+            ip, host = host_side(publish[port])
+            raise ManifestError(f"--publish {ip}:{host}:{port}: no container in {name} "
                                 f"declares port {port}")
     play_spec: dict[str, Any] = {k: v for k, v in spec.items()
                                  if k not in {"initContainers", "containers", "volumes",
@@ -190,7 +208,7 @@ _DROPPED = ("startupProbe", "readinessProbe", "livenessProbe", "lifecycle", "res
 
 
 def _translate_container(container: dict[str, Any], plan: PodPlan, sources: _Sources,
-                         publish: dict[int, int], obj: dict[str, Any]) -> dict[str, Any]:
+                         publish: Publish, obj: dict[str, Any]) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in container.items() if k not in _DROPPED}
     name = container["name"]
     if out.get("imagePullPolicy") == "Always":
@@ -200,9 +218,10 @@ def _translate_container(container: dict[str, Any], plan: PodPlan, sources: _Sou
     for port in out.get("ports") or []:
         number = port["containerPort"]
         if number in publish:
-            port = {**port, "hostPort": publish[number], "hostIP": "127.0.0.1"}
+            ip, host = host_side(publish[number])
+            port = {**port, "hostPort": host, "hostIP": ip}
         elif "hostPort" in port:
-            port = {**port, "hostIP": port.get("hostIP", "127.0.0.1")}
+            port = {**port, "hostIP": port.get("hostIP", DEFAULT_BIND)}
         else:
             # podman publishes a bare containerPort on the host; Kubernetes does not.
             continue

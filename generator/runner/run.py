@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ManifestError, PatternError, RuntimeUnavailable
 from . import engines, state
-from .plan import ContainerPlan, PodPlan, plan_documents
+from .plan import ContainerPlan, PodPlan, Publish, plan_documents
 from .probes import Outcome, Target, probe_once, run_action, wait_until
 from .runtime import Runtime
 
@@ -60,7 +60,7 @@ def preflight(plans: list[PodPlan], rt: Runtime, *, replace: bool) -> None:
 
 
 def _check_port_free(host: str, port: int, pod: str) -> None:
-    with socket.socket() as probe:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         try:
             probe.bind((host, port))
         except OSError:
@@ -337,7 +337,7 @@ def _stop_group(plan: PodPlan, group: list[ContainerPlan], ip: str, deadline: fl
         rt.stop(names, max(0, round(deadline - time.monotonic())))
 
 
-def documents_to_plans(documents: list[dict[str, Any]], publish: dict[int, int]) -> list[PodPlan]:
+def documents_to_plans(documents: list[dict[str, Any]], publish: Publish) -> list[PodPlan]:
     if not documents:
         raise ManifestError("nothing to run: the input has no documents")
     return plan_documents(documents, publish, str(state.root() / "files"))

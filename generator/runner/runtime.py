@@ -9,6 +9,7 @@ here is what Kubernetes means by one: containers sharing a network namespace (on
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -56,6 +57,9 @@ class Runtime(Protocol):
     name: str
 
     # -- the engine itself
+    def binary(self) -> str:
+        """The engine's command (raises when it is not installed)."""
+        ...
     def problem(self) -> str | None:
         """Why this engine cannot run containers here (None when it can)."""
         ...
@@ -78,6 +82,9 @@ class Runtime(Protocol):
     def remove_volumes(self, names: list[str]) -> None: ...
     def create_pod(self, plan: PodPlan, folder: Path, say: Say) -> None:
         """Create the pod and its containers from `plan.play`, nothing started."""
+        ...
+    def infra(self, pod: str) -> str:
+        """The pod's infra container (name or id), which holds its namespaces."""
         ...
     def start_infra(self, pod: str) -> None: ...
     def pod_exists(self, pod: str) -> bool: ...
@@ -107,3 +114,16 @@ class Runtime(Protocol):
 
 class Say(Protocol):
     def __call__(self, line: str, /) -> None: ...
+
+
+def copy_images(references: list[str], source: Runtime, target: Runtime) -> None:
+    """Make images of one engine present in another (`save | load`, through a file).
+
+    One image per archive: podman 4.3 writes a multi-image docker-archive that docker loads
+    with every tag on the last image."""
+    with tempfile.TemporaryDirectory(prefix="sidecar-patterns-images.") as folder:
+        archive = Path(folder) / "image.tar"
+        for reference in references:
+            source.save_images([reference], archive)
+            target.load_images(archive)
+            archive.unlink()

@@ -115,8 +115,8 @@ STRING_PARAMETERS = _string_parameters()
 def test_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Pattern, key: str,
                                            text: str) -> None:
     """A value lands verbatim at its field, or is refused with a user error; never new YAML."""
-    base_values = required_values(pattern)
     prop = pattern.parameter_properties[key]
+    base_values = {**required_values(pattern), **prop.get("x-example-with", {})}
     value: Any = [text] if prop["type"] == "array" else text
     baseline_value = base_values.get(key, prop["examples"][0])
     baseline = render(catalogue, pattern, {**base_values, key: baseline_value})
@@ -151,8 +151,8 @@ NESTED = _nested_string_paths()
 def test_nested_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Pattern,
                                                   key: str, path: tuple[str, ...],
                                                   text: str) -> None:
-    base_values = required_values(pattern)
     prop = pattern.parameter_properties[key]
+    base_values = {**required_values(pattern), **prop.get("x-example-with", {})}
     sample = copy.deepcopy(base_values.get(key, prop.get("default", prop["examples"][0])))
     target = sample[0] if prop["type"] == "array" else sample
     if not isinstance(target, dict):

@@ -1,5 +1,19 @@
-"""Integration fixtures: a working runtime (or a failure), and peers started with
-pytest-docker through podman-compose."""
+"""Integration fixtures: a working podman (or a failure), the `runtime` fixture, and peers
+started with pytest-docker through podman-compose.
+
+Tests that run pods on both engines take the `runtime` fixture: pytest runs them once per
+engine (`[podman]`, `[docker]`), grouped by engine. An engine that cannot run containers makes
+those tests fail, never skip (CI must not silently drop a runtime). To make a test run on both:
+
+    def test_it(runtime: Runtime) -> None:
+        ensure_images(["my-pattern"], runtime)          # companion images present there
+        with running(documents, runtime=runtime) as (pod,):
+            pod.exec(...)                                # exec/logs/state go to that engine
+
+and `run_pattern("run", ..., "--runtime", runtime.name)` for the CLI. Peers the tests start
+(compose, their own pods) stay on podman; a Docker pod reaches them by IP, not by podman's DNS
+names (tests/README.md says more).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +23,19 @@ from pathlib import Path
 import pytest
 from pods import require_runtime
 
+from generator.runner import engines
+from generator.runner.runtime import Runtime
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _runtime() -> None:
-    require_runtime()
+    require_runtime()  # peers and test images run on podman whatever engine a test uses
+
+
+@pytest.fixture(scope="session", params=engines.AUTO_ORDER)
+def runtime(request: pytest.FixtureRequest) -> Runtime:
+    """Each engine in turn: podman, docker."""
+    return require_runtime(str(request.param))
 
 
 # pytest-docker, adapted to podman 4.3 (see ../shared notes): `up --wait` hangs there, and a

@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                   "validate"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
-                 "runner.engines"}),
+                 "runner.engines", "runner.cli_engine"}),
     ("commands", {"generate", "docs", "scaffold", "commands"}),
     ("surface", {"cli", "__main__", "__init__"}),
 ]

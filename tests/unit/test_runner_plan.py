@@ -101,7 +101,8 @@ def test_missing_references_are_errors() -> None:
         plan_documents([DOCS[0], DOCS[2]], {}, "/run/files")
     with pytest.raises(ManifestError, match="no pod-bearing workload"):
         plan_documents(DOCS[:2], {}, "/run/files")
-    with pytest.raises(ManifestError, match="--publish 1:9: no container in web declares port 9"):
+    with pytest.raises(ManifestError,
+                       match=r"--publish 127\.0\.0\.1:1:9: no container in web declares port 9"):
         plan_documents(DOCS, {9: 1}, "/run/files")
 
 

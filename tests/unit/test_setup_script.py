@@ -5,31 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "setup-runtime.sh"
-CONF = Path("/etc/containers/containers.conf")
-SELFTEST_MARK = Path("/var/lib/containers/setup-runtime-selftest.ok")
-STEPS = ("packages", "conf", "debian", "busybox", "python", "selftest")
-NOOP_NOTES = ("all installed", "up to date", "present", "passed before")
+from support import SETUP_RUNTIME as SCRIPT
+from support import run_setup_runtime as run_script
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to reach past preflight")
-
-
-def run_script(
-    *prefix: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*prefix, "bash", str(SCRIPT)],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def work_dirs() -> set[Path]:
@@ -108,29 +90,3 @@ def test_failing_podman_is_reported_in_one_line(tmp_path: Path) -> None:
     result = run_script(env={"SETUP_STEPS": "debian", "PATH": f"{tmp_path}:{os.environ['PATH']}"})
     assert_one_line_failure(result, "podman info fails", "fake engine is broken")
     assert work_dirs() == before
-
-
-def set_up_by_this_script() -> bool:
-    return (
-        os.geteuid() == 0
-        and CONF.is_file()
-        and "setup-runtime.sh" in CONF.read_text().splitlines()[0]
-        and SELFTEST_MARK.is_file()
-    )
-
-
-@pytest.mark.integration
-@pytest.mark.skipif(not set_up_by_this_script(), reason="machine not set up by setup-runtime.sh")
-def test_second_run_is_a_quick_no_op() -> None:
-    conf_before = CONF.read_bytes()
-    started = time.monotonic()
-    result = run_script(timeout=30)
-    elapsed = time.monotonic() - started
-    assert result.returncode == 0, result.stderr
-    step_lines = result.stderr.splitlines()[:-1]
-    assert [line.split()[1] for line in step_lines] == list(STEPS)
-    for line in step_lines:
-        assert any(note in line for note in NOOP_NOTES), line
-    assert result.stderr.splitlines()[-1].startswith("setup-runtime: ready in ")
-    assert CONF.read_bytes() == conf_before
-    assert elapsed < 3, f"no-op run took {elapsed:.1f} s"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -15,20 +14,10 @@ import pytest
 IMAGES = Path(__file__).resolve().parents[3] / "images"
 
 
-def load(name: str, path: Path) -> ModuleType:
-    # In the image sidecar_common sits beside the program; here it comes from images/_common.
-    if str(IMAGES / "_common") not in sys.path:
-        sys.path.insert(0, str(IMAGES / "_common"))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-ssh = load("h5_ssh_sidecar", IMAGES / "ssh" / "ssh_sidecar.py")
-ftp = load("h5_ftp_sidecar", IMAGES / "ftp" / "ftp_sidecar.py")
+# In the image sidecar_common sits beside the program; here it comes from images/_common
+# (pyproject's pytest pythonpath lists both folders).
+ssh: ModuleType = importlib.import_module("ssh_sidecar")
+ftp: ModuleType = importlib.import_module("ftp_sidecar")
 
 
 def verify(password: str, hashed: str) -> bool:

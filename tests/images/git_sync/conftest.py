@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "images" / "git-sync"))
-
 from gitsync_testkit import GitDaemon, Sidecar, Upstream, free_port, running_sidecar
 
 PORT_RANGE = (21000, 21799)

@@ -18,12 +18,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from support import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGE_DIR = REPO_ROOT / "images" / "git-sync"
@@ -48,17 +50,6 @@ def free_port(low: int, high: int) -> int:
         _used_ports.add(port)
         return port
     raise RuntimeError(f"no free port in {low}-{high}")
-
-
-def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.02) -> float:
-    """Seconds until predicate() held; raises AssertionError on timeout."""
-    started = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        time.sleep(interval_s)
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
@@ -139,7 +130,7 @@ class GitDaemon:
         def listening() -> bool:
             with socket.socket() as s:
                 return s.connect_ex((self.host, self.port)) == 0
-        wait_for(listening, 10)
+        wait_until(listening, 10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -343,7 +334,7 @@ def running_sidecar(tmp: Path, repo: str, port: int, *args: str, root: Path | No
     try:
         if wait_ready:
             try:
-                wait_for(lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 15)
+                wait_until(lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 15)
             except AssertionError:
                 raise AssertionError(f"git-sync never became ready; log:\n{sidecar.log()}")\
                     from None

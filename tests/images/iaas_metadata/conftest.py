@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
+import imds_harness as harness
 import pytest
-
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "imds"
-ADAPTER = Path(__file__).resolve().parents[3] / "images" / "iaas-metadata"
-for folder in (PEERS, ADAPTER):
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-
-import imds_harness as harness  # noqa: E402
 
 CLOUDS = ("aws", "aliyun", "gcp", "azure", "openstack", "qingcloud")
 

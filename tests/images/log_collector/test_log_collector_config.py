@@ -5,29 +5,15 @@ environment variables); syslog-ng itself parses every rendering."""
 from __future__ import annotations
 
 import re
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support import CATALOGUE
+from lc_support import BASE, HOSTILE, render
 
-from generator import images
-from generator.catalogue import Catalogue
-from generator.compose import compose
 from generator.errors import PatternError
-from generator.sidecars import SidecarRequest
-from generator.stack import Stack
 
-HOSTILE = [
-    'x"); }; destination d_pwn { file("/tmp/pwn"); }; log { source(s_1); #',
-    "x'); }; destination d_pwn { file('/tmp/pwn'); }; #",
-    "line1\nline2\r\t};",
-    "`HOME` and a trailing backslash \\",
-    "$HOST ${MSG} $(env HOME) @include \"/etc/passwd\"",
-]
 # What each string parameter needs around it to be otherwise valid, so hostile text that the
 # schema lets through is tried too, not only rejected.
 PREFIXES = {
@@ -35,23 +21,6 @@ PREFIXES = {
     "url": "http://h/", "bufferSize": "1", "sdId": "a@1",
     "containerName": "a", "glob": "a", "fieldName": "a", "fieldValue": "",
 }
-BASE: dict[str, Any] = {
-    "destination": "http", "url": "http://sink/ingest", "levelFrom": "line",
-    "multilineStart": "^20", "headersSecret": "hdrs", "fields": {"team": "payments"},
-    "files": [{"glob": "app.log", "level": "error"}, {"glob": "*.txt"}],
-}
-
-
-def render(values: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """The rendered syslog-ng.conf and the sidecar's literal environment."""
-    stack = Stack(name="demo", app={"image": "localhost/busybox:latest"},
-                  sidecars=(SidecarRequest("log-collector", "log-collector", values=values),))
-    docs = compose(stack, Catalogue(CATALOGUE), [])
-    conf = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["syslog-ng.conf"]
-    sidecar = docs[-1]["spec"]["initContainers"][0]
-    return conf, {e["name"]: e["value"] for e in sidecar["env"] if "value" in e}
-
-
 _LITERAL = re.compile(r"'[^']*'|\"(?:[^\"\\]|\\.)*\"|#[^\n]*|\d+")
 
 
@@ -74,7 +43,15 @@ def test_default_render_ships_three_files_with_their_levels_under_flow_control()
     assert conf.count("flags(flow-control);") == 3 and "disk-buffer(" not in conf
     assert "syslog('syslog'" in conf and "port(601)" in conf and 'transport("tcp")' in conf
     assert env == {"LOG_COLLECTOR_CONTAINER": "demo", "LOG_COLLECTOR_APP": "demo",
-                   "LOG_COLLECTOR_FLUSH_TIMEOUT": "20"}
+                   "LOG_COLLECTOR_FLUSH_TIMEOUT": "20",
+                   "LOG_COLLECTOR_GLOBS": "error.log warning.log info.log",
+                   "LOG_COLLECTOR_MAX_FILES": "100", "LOG_COLLECTOR_STALL_AFTER": "300"}
+
+
+@pytest.mark.parametrize("glob", ["app.log*", "*", "error*"])
+def test_a_glob_that_would_match_rotated_copies_is_refused(glob: str) -> None:
+    with pytest.raises(PatternError, match="ends in \\*, so it also matches rotated copies"):
+        render({"files": [{"glob": glob}]})
 
 
 def test_drop_uses_a_reliable_disk_buffer_of_buffer_size_and_no_flow_control() -> None:
@@ -144,34 +121,3 @@ def test_hostile_text_is_refused_or_stays_one_literal(key: str, data: st.DataObj
     if key == "fieldValue":
         assert env["LOG_COLLECTOR_FIELD_team"] == text  # verbatim, and only there
         assert text not in conf or text in base_conf
-
-
-@pytest.mark.integration
-def test_syslog_ng_parses_every_rendering(tmp_path: Path) -> None:
-    """syslog-ng 3.38 checks each destination and mode, with hostile values that the schema
-    accepts in every string it allows them in."""
-    (image,) = images.build(["log-collector"], registry=None, tag=None, push=False, quiet=True,
-                            say=print)
-    regex = r'(?<level>[a-z"$]+)"\); \}; destination d_pwn \{ file\("/tmp/pwn"\); \}; #'
-    cases: dict[str, dict[str, Any]] = {
-        "default": {}, "drop": {"whenFull": "drop"}, "tls": {"tls": True, "tlsVerify": False},
-        "http": {**BASE, "url": "https://h/x?a=$b;c=}{"},
-        "es": {**BASE, "destination": "elasticsearch", "url": "http://es:9200/app-logs/_bulk",
-               "whenFull": "drop"},
-        "hostile": {**BASE, "levelRegex": regex, "multilineStart": regex,
-                    "fields": {"note": HOSTILE[0] + HOSTILE[2] + HOSTILE[3]},
-                    "url": "http://h/);};destination{d}#$(env)${MSG}"},
-    }
-    for name, values in cases.items():
-        conf, _ = render(values)
-        (tmp_path / f"{name}.conf").write_text(conf)
-    tmp_path.chmod(0o755)
-    for path in tmp_path.iterdir():
-        path.chmod(0o644)
-    script = ('rc=0; for f in /c/*.conf; do out=$(syslog-ng --syntax-only --no-caps -f "$f" 2>&1)'
-              ' || { echo "FAIL $f: $out"; rc=1; }; done; exit $rc')
-    result = subprocess.run(
-        ["podman", "run", "--rm", "--user", "23456", "--read-only", "-v", f"{tmp_path}:/c:ro",
-         "-e", "LOG_COLLECTOR_POD=p", "--entrypoint", "sh", image, "-c", script],
-        capture_output=True, text=True, check=False, timeout=120)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

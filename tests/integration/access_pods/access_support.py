@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pods import stack_documents
+from pods import build_test_image, cli, stack_documents
 from support import CATALOGUE
 
 from generator import images
@@ -22,9 +22,7 @@ def build_images() -> None:
     """The companion images (content-hash cached) and the MariaDB example's app image."""
     images.build(["ssh", "ftp"], registry=None, tag=None, push=False, quiet=True,
                  say=lambda _: None)
-    subprocess.run(["podman", "build", "--pull=never", "-q", "-t", MARIADB_IMAGE,
-                    str(CATALOGUE / "ssh" / "examples" / "mariadb")],
-                   check=True, capture_output=True, timeout=600)
+    build_test_image(MARIADB_IMAGE, CATALOGUE / "ssh" / "examples" / "mariadb")
 
 
 def secret(name: str, files: dict[str, str]) -> dict[str, Any]:
@@ -53,7 +51,7 @@ def keygen(path: Path, kind: str = "ed25519") -> Path:
 
 
 def podman_volume_rm(name: str) -> None:
-    subprocess.run(["podman", "volume", "rm", "-f", name], capture_output=True, check=False)
+    cli("volume", "rm", "-f", name)
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,7 @@
-"""Registers access_support under a unique module name for the test modules here
-(pytest runs with --import-mode=importlib, which puts no test folder on sys.path)."""
+"""The ssh and ftp pod tests: their images, built once per session."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from access_support import access_images
 
-_SPEC = importlib.util.spec_from_file_location(
-    "access_pods_support", Path(__file__).with_name("access_support.py"))
-assert _SPEC is not None and _SPEC.loader is not None
-_support = importlib.util.module_from_spec(_SPEC)
-sys.modules["access_pods_support"] = _support
-_SPEC.loader.exec_module(_support)
-
-access_images = _support.access_images
+__all__ = ["access_images"]

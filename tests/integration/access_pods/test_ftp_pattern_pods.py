@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from access_pods_support import documents, example_stack, secret
-from pods import RunningPod, running
+from access_support import documents, example_stack, secret
+from pods import RunningPod, ensure_images, running
+
+from generator.runner.runtime import Runtime
 
 PORT, HTTP_PORT = 24021, 24080
 PASSIVE = (24110, 24114)
@@ -199,7 +201,9 @@ def test_a_symlink_planted_by_the_app_does_not_escape(uploads: Uploads, alice: f
         uploads.pod.exec(APP, "rm", "-f", f"{UPLOADS}/escape")
 
 
-def test_anonymous_when_asked_for_is_read_only() -> None:
+def test_anonymous_when_asked_for_is_read_only(runtime: Runtime) -> None:
+    """The pattern's own end-to-end check, run on each engine."""
+    ensure_images(["ftp"], runtime)
     stack = {
         "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
         "metadata": {"name": "r2a-ftp-anon"},
@@ -217,7 +221,7 @@ def test_anonymous_when_asked_for_is_read_only() -> None:
     publish = {2121: ANON_PORT, **passive_publish(*ANON_PASSIVE)}
     # A real grace period: `down` then waits for proftpd (and the app) to handle SIGTERM.
     with running(documents(stack, [users_secret("anon-users")]), publish=publish,
-                 grace=10) as (pod,):
+                 grace=10, runtime=runtime) as (pod,):
         ftp = plain(ANON_PORT)
         try:
             ftp.login()

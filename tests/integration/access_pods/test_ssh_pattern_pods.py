@@ -14,7 +14,7 @@ from typing import Any
 import paramiko
 import pytest
 import yaml
-from access_pods_support import (
+from access_support import (
     MARIADB_IMAGE,
     documents,
     example_stack,
@@ -22,8 +22,10 @@ from access_pods_support import (
     podman_volume_rm,
     secret,
 )
-from pods import RunningPod, running
+from pods import RunningPod, ensure_images, running
 from support import CATALOGUE, run_pattern
+
+from generator.runner.runtime import Runtime
 
 KEY_PORT = 24022
 PASSWORD_PORT = 24023
@@ -207,13 +209,16 @@ def test_the_probe_command_fails_on_a_wrong_port(key_pod: RunningPod) -> None:
     assert wrong.returncode == 1 and "unhealthy" in wrong.stderr
 
 
-def test_password_secret_turns_password_login_on(keys: Keys) -> None:
+def test_password_secret_turns_password_login_on(keys: Keys, runtime: Runtime) -> None:
+    """The pattern's own end-to-end check, run on each engine."""
+    ensure_images(["ssh"], runtime)
     secrets = [secret("r2a-password", {"password": PASSWORD + "\n"})]
     trial_key = keys.client.with_suffix(".pub").read_text().strip()
     stack = app_stack("r2a-ssh-pw", {"user": "mysql", "passwordSecret": "r2a-password",
                                      "authorizedKeys": trial_key})
     # A real grace period: `down` then waits for sshd to handle SIGTERM.
-    with running(documents(stack, secrets), publish={2222: PASSWORD_PORT}, grace=10) as (pod,):
+    with running(documents(stack, secrets), publish={2222: PASSWORD_PORT}, grace=10,
+                 runtime=runtime) as (pod,):
         assert "ephemeral host keys" in pod.logs("ssh")  # no hostKeysSecret: warned
         client = connect(PASSWORD_PORT, "mysql", password=PASSWORD)
         with client, client.open_sftp() as sftp:

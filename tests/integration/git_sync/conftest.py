@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pods import running
-
-from generator import images
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from gitsync_podkit import (
     EXAMPLE_APP,
     GITD_IMAGE,
     HERE,
     NODE_IMAGE,
     GitServer,
-    build_test_image,
     git_server_pod,
     unique,
 )
 from gitsync_testkit import Upstream, git
+from pods import build_test_image, running
+
+from generator import images
 
 
 @pytest.fixture(scope="session")

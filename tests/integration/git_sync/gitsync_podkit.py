@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import json
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -16,12 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from gitsync_testkit import Upstream, free_port, git
 from pods import RunningPod
-from support import CATALOGUE, ROOT
-
-sys.path.insert(0, str(ROOT / "tests" / "images" / "git_sync"))
-
-from gitsync_testkit import Upstream, free_port, git, wait_for
+from support import CATALOGUE, wait_until
 
 HERE = Path(__file__).resolve().parent
 PATTERN = CATALOGUE / "git-sync"
@@ -35,12 +30,6 @@ GIT_PORT = 9418
 
 def host_port() -> int:
     return free_port(*HOST_PORTS)
-
-
-def build_test_image(tag: str, folder: Path) -> None:
-    done = subprocess.run(["podman", "build", "--pull=never", "-q", "-t", tag, str(folder)],
-                          capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, f"building {tag} failed: {done.stderr[-2000:]}"
 
 
 def unique(prefix: str) -> str:
@@ -68,13 +57,11 @@ class GitServer:
         return git("rev-parse", "HEAD", cwd=work)
 
     def stop(self) -> None:
-        subprocess.run(["podman", "stop", "-t", "0", self.pod.container("gitd")],
-                       capture_output=True, check=True)
+        self.pod.runtime.stop([self.pod.container("gitd")], 0)
 
     def start(self) -> None:
-        subprocess.run(["podman", "start", self.pod.container("gitd")], capture_output=True,
-                       check=True)
-        wait_for(self.listening, 10)
+        self.pod.runtime.start(self.pod.container("gitd"))
+        wait_until(self.listening, 60, "the git server")
 
     def listening(self) -> bool:
         with socket.socket() as probe:

@@ -4,21 +4,16 @@ as an arbitrary uid on a read-only root filesystem with every capability dropped
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 from gitsync_podkit import PATTERN
 from gitsync_testkit import Upstream
+from pods import cli
 
 pytestmark = pytest.mark.integration
 IMAGE_DIR = PATTERN.parents[1] / "images" / "git-sync"
-
-
-def podman(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120,
-                          check=False)
 
 
 def image_reference() -> str:
@@ -26,12 +21,12 @@ def image_reference() -> str:
 
 
 def test_labels_user_and_help(gitsync_images: None) -> None:
-    info = json.loads(podman("image", "inspect", image_reference()).stdout)[0]
+    info = json.loads(cli("image", "inspect", image_reference()).stdout)[0]
     labels = info["Config"]["Labels"]
     assert info["Config"]["User"] == "65532:65532"
     assert labels["org.opencontainers.image.version"] == (IMAGE_DIR / "VERSION").read_text().strip()
     assert labels["org.opencontainers.image.title"] == "git-sync"
-    help_text = podman("run", "--rm", image_reference(), "--help").stdout
+    help_text = cli("run", "--rm", image_reference(), "--help").stdout
     assert "GITSYNC_TRIGGER_TOKEN_FILE" in help_text and "GITSYNC_EXECHOOK_ARG" in help_text
 
 
@@ -46,7 +41,7 @@ def test_one_time_sync_as_an_arbitrary_uid_on_a_read_only_root(tmp_path: Path,
     volume.chmod(0o777)  # an emptyDir is writable by the pod's runAsUser
     name = f"gitsync-uid-{uuid.uuid4().hex[:8]}"
     try:
-        done = podman("run", "--name", name, "--user", "23456:23456", "--read-only",
+        done = cli("run", "--name", name, "--user", "23456:23456", "--read-only",
                       "--tmpfs", "/tmp", "--cap-drop", "ALL", "--network", "none",
                       "-v", f"{upstream.base}:/srv:ro", "-v", f"{volume}:/git",
                       image_reference(), "--repo", "file:///srv/app.git", "--root", "/git/code",
@@ -55,4 +50,4 @@ def test_one_time_sync_as_an_arbitrary_uid_on_a_read_only_root(tmp_path: Path,
         assert (volume / "code" / "current" / "VERSION").read_text() == "v1\n"
         assert "uid=23456" in done.stderr and "event=published" in done.stderr
     finally:
-        podman("rm", "-f", "-t", "0", name)
+        cli("rm", "-f", "-t", "0", name)

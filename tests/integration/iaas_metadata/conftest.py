@@ -4,21 +4,16 @@ EC2 clients' image (cloud-init, cloud-utils, AWS CLI, boto3 from Debian)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from imds_pod import PEER_PORTS, Peers, peers_pod
 from pods import running
 
 from generator import images
 
 PEERS = Path(__file__).resolve().parents[2] / "peers" / "imds"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-from imds_pod import PEER_PORTS, Peers, peers_pod  # noqa: E402
-
 EC2_CLIENTS_IMAGE = "localhost/sidecar-patterns-tests/ec2-clients:bookworm"
 
 

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
+import lc_support as lc
 import pytest
 
 from generator import images
-
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "logs"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-import lc_support as lc  # noqa: E402
 
 KUBE_NETWORK = "podman-default-kube-network"
 
@@ -44,7 +38,7 @@ def docker_compose_file(peers_out: Path) -> str:
     os.environ["LC_PEERS_OUT"] = str(peers_out)
     if lc.podman("network", "exists", KUBE_NETWORK, check=False).returncode != 0:
         lc.podman("network", "create", KUBE_NETWORK)
-    return str(PEERS / "compose.yaml")
+    return str(Path(lc.__file__).with_name("compose.yaml"))
 
 
 def _container(project: str, service: str) -> str:

@@ -7,12 +7,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from support import wait_until
 
 PEER_SCRIPT = Path(__file__).with_name("imds_peer.py")
 REPO = Path(__file__).resolve().parents[3]
@@ -45,16 +46,13 @@ def free_port() -> int:
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
             raise RuntimeError(f"process exited with {proc.returncode}: {out}")
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+    wait_until(listening, timeout, f"a listener on 127.0.0.1:{port}", interval=0.02)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -122,12 +120,7 @@ class Adapter:
         return result
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.get("/readyz")[0] == 200:
-                return
-            time.sleep(0.05)
-        raise TimeoutError(f"adapter not ready after {timeout}s: {self.get('/readyz')}")
+        wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "the adapter's /readyz")
 
 
 def start_adapter(*args: str, env: dict[str, str] | None = None) -> Adapter:

@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pods import cli
+
+from generator.catalogue import Catalogue
+from generator.compose import compose
+from generator.sidecars import SidecarRequest
+from generator.stack import Stack
+
 REPO = Path(__file__).resolve().parents[3]
 PEERS_DIR = Path(__file__).resolve().parent
 CATALOGUE = REPO / "patterns"
@@ -25,6 +32,20 @@ SD_ID = "logcollector@32473"
 LEVELS = {"E": "error", "W": "warning", "I": "info"}
 SEVERITIES = {"error": "err", "warning": "warning", "info": "info"}
 APP_UID = 12345
+# Text that tries to break out of a syslog-ng string, comment or backtick reference.
+HOSTILE = [
+    'x"); }; destination d_pwn { file("/tmp/pwn"); }; log { source(s_1); #',
+    "x'); }; destination d_pwn { file('/tmp/pwn'); }; #",
+    "line1\nline2\r\t};",
+    "`HOME` and a trailing backslash \\",
+    "$HOST ${MSG} $(env HOME) @include \"/etc/passwd\"",
+]
+# A config that uses every string parameter.
+BASE: dict[str, Any] = {
+    "destination": "http", "url": "http://sink/ingest", "levelFrom": "line",
+    "multilineStart": "^20", "headersSecret": "hdrs", "fields": {"team": "payments"},
+    "files": [{"glob": "app.log", "level": "error"}, {"glob": "*.txt"}],
+}
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,15 @@ class Peers:
 
     def start(self, service: str) -> None:
         podman("start", self.containers[service])
+
+    def http_url(self, runtime: str) -> str:
+        """The HTTP sink as a pod on `runtime` reaches it: by name on podman's network, by
+        address from Docker's (it does not know podman's DNS)."""
+        if runtime == "podman":
+            return HTTP_URL
+        address = podman("inspect", self.containers["http-sink"], "--format",
+                         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+        return f"http://{address.stdout.strip()}:23002"
 
 
 def unique(prefix: str) -> str:
@@ -181,24 +211,29 @@ def assert_no_loss(records: list[Record], lines_per_file: int, max_duplicated: i
     assert all(r["out_of_order"] <= (1 if r["duplicated"] else 0) for r in report.values()), report
 
 
+def health_line(container: str) -> str:
+    """What the image's own health command prints, as a probe runs it."""
+    return subprocess.run(["podman", "exec", container, "log-collector-health"],
+                          capture_output=True, text=True, check=False).stdout.strip()
+
+
 def health(container: str) -> dict[str, int]:
-    """The sidecar's counters, from the image's own health command (as a probe runs it)."""
-    proc = subprocess.run(["podman", "exec", container, "log-collector-health"],
-                          capture_output=True, text=True, check=False)
-    words = proc.stdout.split()
+    """The sidecar's counters while it reports ok; empty otherwise."""
+    words = health_line(container).split()
     if not words or words[0] != "ok":
         return {}
-    return {k: int(v) for k, v in (w.split("=") for w in words[1:])}
+    return {k: int(v) for k, v in (w.split("=") for w in words[1:] if "=" in w)}
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check,
-                          timeout=120)
+    return cli(*args, check=check)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.5)
+def render(values: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The rendered syslog-ng.conf and the sidecar's literal environment."""
+    stack = Stack(name="demo", app={"image": "localhost/busybox:latest"},
+                  sidecars=(SidecarRequest("log-collector", "log-collector", values=values),))
+    docs = compose(stack, Catalogue(CATALOGUE), [])
+    conf = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["syslog-ng.conf"]
+    sidecar = docs[-1]["spec"]["initContainers"][0]
+    return conf, {e["name"]: e["value"] for e in sidecar["env"] if "value" in e}

@@ -1,0 +1,39 @@
+"""The metrics-adapter suite: its image and the peers' images built once, and one real
+Prometheus server on the network `pattern run` pods use."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from generator import images
+
+PEERS = Path(__file__).resolve().parents[2] / "peers" / "metrics"
+if str(PEERS) not in sys.path:
+    sys.path.insert(0, str(PEERS))
+
+import metrics_peers as mp  # noqa: E402
+from support import wait_until  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def adapter_image() -> str:
+    """Built from images/metrics-adapter as `pattern images build` does (no-op when current)."""
+    (reference,) = images.build(["metrics-adapter"], registry=None, tag=None, push=False,
+                                quiet=True, say=print)
+    mp.build_images()
+    return reference
+
+
+@pytest.fixture(scope="session")
+def prometheus(adapter_image: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[mp.Prometheus]:
+    server = mp.Prometheus.start(tmp_path_factory.mktemp("prometheus"))
+    try:
+        wait_until(server.ready, 60, "Prometheus to be ready")
+        yield server
+    finally:
+        server.stop()
