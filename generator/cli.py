@@ -17,9 +17,13 @@ from .kinds import GENERATED
 from .output import one_line, paint
 from .versions import DEFAULT_K8S_VERSION
 
+HELP = ("Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them.\n\n"
+        "Installing the package also installs the kubectl plugin kubectl-pattern: with it on "
+        "PATH, `kubectl pattern COMMAND` is `pattern COMMAND` (e.g. kubectl pattern list).")
+
 app = typer.Typer(
     name="pattern",
-    help="Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them.",
+    help=HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -44,7 +48,7 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    """Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them."""
+    """Kubernetes sidecar patterns (the help is HELP)."""
 
 
 @app.command("list")
@@ -485,10 +489,10 @@ def down(
         typer.echo(f"{name}: removed", err=True)
 
 
-def main() -> None:
+def main(prog_name: str = "pattern") -> None:
     """Console entry point: user errors become one line on stderr and an exit code."""
     try:
-        app(prog_name="pattern")
+        app(prog_name=prog_name)
     except PatternError as error:
         sys.stderr.write(f"{paint('error:', '31')} {one_line(str(error))}\n")
         sys.exit(error.exit_code)
@@ -496,3 +500,8 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(141)
+
+
+def kubectl_main() -> None:
+    """`kubectl-pattern`, which kubectl runs for `kubectl pattern ...` (a plugin on PATH)."""
+    main("kubectl pattern")
