@@ -327,6 +327,44 @@ def uninject(
     _emit(text, notes, output, force=force, inputs=file or [])
 
 
+@app.command("diagram")
+def diagram_(
+    file: Annotated[str | None, typer.Argument(
+        help="Manifest or stack file ('-' reads stdin).")] = None,
+    stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
+                                           help="A stack file (same as the argument).")] = None,
+    output: Annotated[Path | None, _opt(
+        "--output", "-o", metavar="FILE.svg|FILE.png",
+        help="Write here (atomically; the suffix picks the format) instead of SVG on stdout.")]
+    = None,
+    force: ForceOption = False,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Draw each pod: containers in start order, shared volumes with mount paths, ports and
+    the Services that select it (Graphviz).
+
+    \b
+    Examples:
+      pattern diagram shop.yaml -o shop.svg
+      pattern generate -f stack.yaml | pattern diagram - > pod.svg
+    """
+    from .commands import diagram
+    from .diagram import SVG_MARKER
+
+    path = file or stack_file
+    if path is None:
+        raise UsageError("give a manifest or stack file (or '-' for stdin)")
+    fmt = output.suffix.lstrip(".").lower() if output is not None else "svg"
+    data = diagram(path, fmt, catalogue)
+    if output is None:
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    from .yamlio import write_output
+
+    write_output(output, data, force=force, inputs=[path], marker=SVG_MARKER)
+    typer.echo(f"wrote {output}", err=True)
+
+
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="The new pattern's name (lowercase words and '-').")],

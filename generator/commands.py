@@ -302,3 +302,14 @@ def new_pattern(name: str, *, image: str | None, root: Path | None) -> list[Path
     from .scaffold import new_pattern as scaffold
 
     return scaffold(name, image=image, root=root)
+
+
+# ---------------------------------------------------------------- diagram
+
+def diagram(path: str, fmt: str, root: Path | None) -> bytes:
+    """The pods of a manifest or stack file drawn as SVG or PNG."""
+    from .diagram import render
+
+    if fmt not in {"svg", "png"}:
+        raise UsageError(f"{fmt!r}: diagrams are svg or png")
+    return render(load_runnable(path, root), fmt)

@@ -178,7 +178,8 @@ def _output_status(path: Path) -> os.stat_result | None:
         raise PatternError(f"--output {path}: {error.strerror}") from None
 
 
-def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
+def write_output(path: Path, text: str | bytes, *, force: bool, inputs: list[str],
+                 marker: str = HEADER) -> None:
     """Write a command's result to `-o FILE` atomically, never losing what the user has: never
     an input file, never through or over a symlink, FIFO or device, and a regular file only
     when `pattern generate` wrote it (its header line) or with --force."""
@@ -194,22 +195,22 @@ def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> No
         if not force:
             with path.open(encoding="utf-8", errors="replace") as handle:
                 first = handle.readline()
-            if first != HEADER.splitlines(keepends=True)[0]:
-                raise PatternError(f"--output {path}: exists and was not written by pattern "
-                                   "generate; pass --force to replace it")
+            if first.rstrip("\r\n") != marker.splitlines()[0]:
+                raise PatternError(f"--output {path}: exists and was not written by pattern; "
+                                   "pass --force to replace it")
     try:
         write_atomically(path, text)
     except OSError as error:
         raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write a file so readers see the old or the new content, never a half-written one."""
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():

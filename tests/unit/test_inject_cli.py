@@ -65,8 +65,8 @@ def test_output_file_never_replaces_the_input_or_a_file_without_force(tmp_path: 
     restored = tmp_path / "restored.yaml"
     restored.write_text("mine\n")
     kept = run_pattern("uninject", "-f", str(target), "-o", str(restored))
-    one_line_error(kept.stderr, f"--output {restored}: exists and was not written by pattern "
-                   "generate; pass --force to replace it")
+    one_line_error(kept.stderr, f"--output {restored}: exists and was not written by pattern; "
+                   "pass --force to replace it")
     undone = run_pattern("uninject", "-f", str(target), "-o", str(restored), "--force")
     assert undone.code == 0, undone.stderr
     assert restored.read_text() == SHOP.read_text()
