@@ -366,6 +366,30 @@ def diagram_(
 
 
 @app.command()
+def krm(
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Run as a KRM function: a ResourceList on stdin, injected per its functionConfig.
+
+    The functionConfig is apiVersion sidecar-patterns.io/v1alpha1, kind Inject, with spec
+    sidecars (as in a stack file), and optionally target {kind, name, namespace}, container,
+    k8sVersion, sidecarMode and imageRegistry. The ResourceList goes to stdout with results;
+    an error is a result with severity error and exit code 1.
+
+    \b
+    Example:
+      kpt fn eval --exec "pattern krm" --fn-config inject.yaml
+    """
+    from .catalogue import Catalogue
+    from .krm import run as run_function
+
+    answer = run_function(sys.stdin.read(), Catalogue(catalogue))
+    sys.stdout.write(answer.text)
+    if answer.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def new(
     name: Annotated[str, typer.Argument(help="The new pattern's name (lowercase words and '-').")],
     image: Annotated[str | None, _opt(

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "shipped", "versions", "output", "schema", "yamlio"}),
     ("model", {"catalogue", "kinds", "values", "rules", "render"}),
-    ("pipeline", {"sidecars", "stack", "workloads", "compose", "manifests", "inject", "component",
-                  "validate"}),
+    ("pipeline", {"sidecars", "stack", "workloads", "compose", "manifests", "inject",
+                  "component", "krm", "validate"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
                  "runner.engines", "runner.cli_engine"}),
