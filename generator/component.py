@@ -1,4 +1,4 @@
-"""`pattern inject --as kustomize-component`: the injection of one workload as a kustomize
+"""`pattern inject -o kustomize-component`: the injection of one workload as a kustomize
 Component a user lists under `components:` of their own kustomization.
 
 Nothing here decides what a pod gets: the target is injected by `inject.inject` (so by
@@ -24,7 +24,7 @@ from .sidecars import SidecarOptions
 from .yamlio import dump_documents
 
 COMPONENT_API = "kustomize.config.k8s.io/v1alpha1"
-MARKER = ("# Written by `pattern inject --as kustomize-component`: run it again rather than "
+MARKER = ("# Written by `pattern inject -o kustomize-component`: run it again rather than "
           "editing this file.")
 
 

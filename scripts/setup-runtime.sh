@@ -282,7 +282,8 @@ step_docker() {
   fi
   if docker_answers; then NOTE+="dockerd answers"; return; fi
   # No systemd here: start dockerd by hand, detached from this shell, and wait for its API.
-  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  # 9>&-: the set-up lock must not live on in the daemon.
+  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
   local _
   for _ in {1..120}; do
     docker_answers && { NOTE+="dockerd started (log: $DOCKERD_LOG)"; return; }
@@ -294,7 +295,7 @@ step_docker() {
 step_dockerimg() {
   docker_answers || fail "docker does not answer (run the docker step)"
   local image name id have copied=()
-  # What docker has, as "name id" lines (two calls in all: a no-op run stays quick).
+  # What docker has, as "name id" lines, in one call (a no-op run stays quick).
   have=$("$DOCKER" images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>>"$LOG")
   for image in "$BUSYBOX_IMG" localhost/busybox:latest "$DEBIAN_ALIAS" "$PYTHON_IMG"; do
     id=$(image_id "$image")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh Debian 12 machine (as root): the container runtime and base
 # images, the Python environment in .venv, and the companion images. Idempotent: when all is
-# done it is a no-op in about a second. SKIP_RUNTIME=1 skips the container part; SKIP_DOCKER=1
+# done it is a no-op in a few seconds. SKIP_RUNTIME=1 skips the container part; SKIP_DOCKER=1
 # sets up podman only (the test command then fails on its Docker tests: CI never skips one).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."

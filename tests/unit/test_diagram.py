@@ -99,17 +99,17 @@ def test_any_text_is_drawn_as_written(name: str, image: str, path: str, volume: 
 def test_cli_writes_svg_and_png_and_keeps_other_files(tmp_path: Path) -> None:
     source = str(CATALOGUE / "ssh" / "examples" / "database.yaml")
     svg, png = tmp_path / "pod.svg", tmp_path / "pod.png"
-    assert run_pattern("diagram", source, "-o", str(svg)).code == 0
+    assert run_pattern("diagram", source, "--output-file", str(svg)).code == 0
     assert svg.read_bytes() == render(example("ssh", "database"))
-    again = run_pattern("diagram", source, "-o", str(svg))  # ours: replaced without --force
+    again = run_pattern("diagram", source, "--output-file", str(svg))  # ours: no --force
     assert again.code == 0, again.stderr
-    assert run_pattern("diagram", source, "-o", str(png)).code == 0
+    assert run_pattern("diagram", source, "--output-file", str(png)).code == 0
     assert png.read_bytes().startswith(b"\x89PNG\r\n")
     mine = tmp_path / "mine.svg"
     mine.write_text("<svg/>\n")
-    refused = run_pattern("diagram", source, "-o", str(mine))
+    refused = run_pattern("diagram", source, "--output-file", str(mine))
     assert refused.code == 1
-    assert "exists and was not written by pattern; pass --force" in refused.stderr
+    assert "exists and was not written by pattern diagram; pass --force" in refused.stderr
     assert mine.read_text() == "<svg/>\n"
     stacked = run_pattern("diagram", "-f", str(CATALOGUE / "ssh" / "examples" /
                                                "database.stack.yaml"), catalogue=CATALOGUE)
@@ -118,8 +118,10 @@ def test_cli_writes_svg_and_png_and_keeps_other_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "stdin", "message"), [
-    (["-", "-o", "x.jpg"], "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
+    (["-", "--output-file", "x.jpg"], "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n",
      "'jpg': diagrams are svg or png"),
+    (["-", "-o", "png"], "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: "
+     "[{name: a, image: b}]}\n", "-o png: write it to a file with --output-file"),
     (["-"], "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n", "no pods to draw"),
     ([], None, "give a manifest or stack file"),
 ])

@@ -1,4 +1,4 @@
-"""`pattern inject --as kustomize-component`, proven with the real `kubectl kustomize` (offline):
+"""`pattern inject -o kustomize-component`, proven with the real `kubectl kustomize` (offline):
 a user's kustomization that lists the component renders the very documents `pattern inject`
 writes for the same input, `pattern validate` accepts them and `pattern uninject` gives back
 the user's workloads. Plus the one-line errors and the folder's output rules."""
@@ -150,8 +150,8 @@ def test_the_cli_writes_a_component_kubectl_renders_and_pattern_validates(
         tmp_path: Path) -> None:
     overlay = user_kustomization(tmp_path, BASE)
     done = run_pattern("inject", "-f", str(tmp_path / "base" / "app.yaml"), "--with",
-                       "log-collector", "--target", "Deployment/files", "--as",
-                       "kustomize-component", "-o", str(tmp_path / "component"),
+                       "log-collector", "--target", "Deployment/files", "-o",
+                       "kustomize-component", "--output-dir", str(tmp_path / "component"),
                        catalogue=CATALOGUE)
     assert done.code == 0, done.stderr
     assert done.stdout == ""
@@ -293,7 +293,7 @@ def test_any_target_text_parses_or_is_one_usage_error(text: str) -> None:
 ])
 def test_a_bad_target_is_one_line(tmp_path: Path, target: str, message: str) -> None:
     (tmp_path / "app.yaml").write_text(BASE)
-    for mode in (["--as", "kustomize-component", "-o", str(tmp_path / "c")], []):
+    for mode in (["-o", "kustomize-component", "--output-dir", str(tmp_path / "c")], []):
         done = run_pattern("inject", "-f", str(tmp_path / "app.yaml"), "--with", "ssh",
                            "--target", target, *mode, catalogue=CATALOGUE)
         assert done.code != 0
@@ -317,8 +317,10 @@ def cli(tmp_path: Path, *extra: str) -> Any:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--as", "kustomize-component"], "name the component's folder with -o DIR"),
-    (["--as", "helm"], "--as 'helm': choose manifests or kustomize-component"),
+    (["-o", "kustomize-component"], "name the component's folder with --output-dir DIR"),
+    (["-o", "kustomize-component", "--output-file", "x.yaml"],
+     "-o kustomize-component writes a folder: give it with --output-dir"),
+    (["--output-dir", "c"], "--output-dir is the folder of -o kustomize-component"),
 ])
 def test_component_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "app.yaml").write_text(BASE)
@@ -330,8 +332,9 @@ def test_component_usage_errors(tmp_path: Path, args: list[str], message: str) -
 
 def test_the_component_needs_a_target(tmp_path: Path) -> None:
     (tmp_path / "app.yaml").write_text(BASE)
-    done = run_pattern("inject", "-f", str(tmp_path / "app.yaml"), "--with", "ssh", "--as",
-                       "kustomize-component", "-o", str(tmp_path / "c"), catalogue=CATALOGUE)
+    done = run_pattern("inject", "-f", str(tmp_path / "app.yaml"), "--with", "ssh", "-o",
+                       "kustomize-component", "--output-dir", str(tmp_path / "c"),
+                       catalogue=CATALOGUE)
     assert done.code == 2
     assert "name the workload with --target KIND/NAME" in done.stderr
 
@@ -341,7 +344,7 @@ def test_an_injected_base_is_refused(tmp_path: Path) -> None:
     injected, _ = inject_manifests(request([str(tmp_path / "base.yaml")], ["log-collector"], [],
                                            None))
     (tmp_path / "app.yaml").write_text(injected)
-    done = cli(tmp_path, "--as", "kustomize-component", "-o", str(tmp_path / "c"))
+    done = cli(tmp_path, "-o", "kustomize-component", "--output-dir", str(tmp_path / "c"))
     assert done.code == 1
     assert "already injected; a component adds to the workload of the base" in done.stderr
 
@@ -349,7 +352,7 @@ def test_an_injected_base_is_refused(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the folder
 
 def component(tmp_path: Path, *extra: str) -> Any:
-    return cli(tmp_path, "--as", "kustomize-component", "-o", str(tmp_path / "c"), *extra)
+    return cli(tmp_path, "-o", "kustomize-component", "--output-dir", str(tmp_path / "c"), *extra)
 
 
 def test_a_folder_with_other_files_is_kept_unless_forced(tmp_path: Path) -> None:
@@ -372,8 +375,9 @@ def test_our_own_folder_is_rewritten_and_stale_files_removed(tmp_path: Path) -> 
     (tmp_path / "c" / "notes.txt").write_text("mine\n")
     assert (tmp_path / "c" / "configmap-files-log-collector-config.yaml").exists()
     done = run_pattern("inject", "-f", str(tmp_path / "app.yaml"), "--with", "ssh", "--set",
-                       "ssh.authorizedKeysSecret=keys", "--target", "Deployment/files", "--as",
-                       "kustomize-component", "-o", str(tmp_path / "c"), catalogue=CATALOGUE)
+                       "ssh.authorizedKeysSecret=keys", "--target", "Deployment/files", "-o",
+                       "kustomize-component", "--output-dir", str(tmp_path / "c"),
+                       catalogue=CATALOGUE)
     assert done.code == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
         "kustomization.yaml", "notes.txt", "patch-deployment-files.yaml"]
@@ -416,7 +420,7 @@ def test_the_input_folder_is_never_the_output(tmp_path: Path) -> None:
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "app.yaml").write_text(BASE)
     done = run_pattern("inject", "-f", str(tmp_path / "c"), "--with", "ssh", "--target",
-                       "Deployment/files", "--as", "kustomize-component", "-o",
+                       "Deployment/files", "-o", "kustomize-component", "--output-dir",
                        str(tmp_path / "c"), "--force", catalogue=CATALOGUE)
     assert done.code == 2
     assert "holds the input" in done.stderr

@@ -1,4 +1,4 @@
-"""A kustomize Component from `pattern inject --as kustomize-component`, end to end: the user's
+"""A kustomize Component from `pattern inject -o kustomize-component`, end to end: the user's
 kustomization (their Deployment and Secrets) plus the component renders with the real
 `kubectl kustomize`, the rendered manifests run on podman with `pattern run`'s code, real
 OpenSSH `ssh` and `sftp` clients reach the app's data through the injected ssh sidecar, and
@@ -92,7 +92,7 @@ def test_a_rendered_component_runs_and_serves_ssh_and_sftp(tmp_path: Path) -> No
         "--with", "ssh", "--set", f"ssh.uid={UID}", "--set", f"ssh.gid={GID}",
         "--set", f"ssh.authorizedKeysSecret={NAME}-keys",
         "--set", f"ssh.hostKeysSecret={NAME}-hostkeys",
-        "--as", "kustomize-component", "-o", str(tmp_path / "repo" / "components" / "ssh"),
+        "-o", "kustomize-component", "--output-dir", str(tmp_path / "repo" / "components" / "ssh"),
         catalogue=CATALOGUE)
     assert made.code == 0, made.stderr
     assert "shares volume 'data'" in made.stderr  # the app's own volume, not a new one
