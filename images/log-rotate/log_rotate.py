@@ -7,7 +7,7 @@ rotations and failures, and answers on HTTP:
   GET /healthz  200 unless the last --max-failures runs in a row failed (then 503)
   GET /readyz   200 once the first run has finished
   GET /status   the counters as JSON;  GET /metrics  the same as Prometheus text
-  POST /rotate  run now (and answer with the run's result)
+  POST /run     run now (and answer with the run's result)
 
 `log-rotate reopen` is what the rendered config's postrotate script calls: it tells the app
 to reopen its files, with a signal to processes of the shared process namespace named
@@ -19,38 +19,25 @@ flag wins. Stdlib only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import periodic_job as job
+from periodic_job import seconds
+from sidecar_common import add_flag
 
 PROGRAM = "log-rotate"
 PREFIX = "LOG_ROTATE_"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 SIGNALS = {"HUP": signal.SIGHUP, "USR1": signal.SIGUSR1, "USR2": signal.SIGUSR2}
 _ROTATING = re.compile(r"^rotating log (\S+), log->rotateCount is \d+", re.MULTILINE)
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$")
-
-
-def env_twin(flag: str) -> str:
-    return PREFIX + flag.lstrip("-").upper().replace("-", "_")
-
-
-def seconds(text: str) -> float:
-    match = _DURATION.match(text.strip())
-    if not text.strip() or not match or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration (e.g. 30s, 1m, 1h)")
-    h, m, s, ms = (int(g or 0) for g in match.groups())
-    return h * 3600 + m * 60 + s + ms / 1000
 
 
 def parser() -> argparse.ArgumentParser:
@@ -62,9 +49,7 @@ def parser() -> argparse.ArgumentParser:
                         "check: logrotate -d on the config; reopen: tell the app to reopen")
 
     def flag(name: str, default: str | None, text: str) -> None:
-        env = env_twin(name)
-        p.add_argument(name, default=os.environ.get(env, default),
-                       help=f"{text} (env {env}; default: {default})")
+        add_flag(p, PREFIX, name, default, text)
 
     flag("--config", "/etc/log-rotate/logrotate.conf", "the logrotate configuration")
     flag("--state-dir", "/var/lib/log-rotate", "holds logrotate's state file (a volume)")
@@ -79,58 +64,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-@dataclass
-class Status:
-    """What the endpoints report; changed only under `lock`."""
-
-    max_failures: int
-    runs: int = 0
-    failures: int = 0
-    consecutive_failures: int = 0
-    rotations: int = 0
-    last_run: float | None = None
-    last_success: float | None = None
-    last_rotated: dict[str, float] = field(default_factory=dict)
-    last_error: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def healthy(self) -> bool:
-        return self.consecutive_failures < self.max_failures
-
-    def as_dict(self) -> dict[str, object]:
-        with self.lock:
-            return {"healthy": self.healthy(), "runs": self.runs, "failures": self.failures,
-                    "consecutiveFailures": self.consecutive_failures,
-                    "rotations": self.rotations, "lastRun": self.last_run,
-                    "lastSuccess": self.last_success, "lastError": self.last_error,
-                    "lastRotated": dict(self.last_rotated)}
-
-    def metrics(self) -> str:
-        d = self.as_dict()
-        lines = []
-        for key, name, kind in (("runs", "runs_total", "counter"),
-                                ("failures", "failures_total", "counter"),
-                                ("rotations", "rotations_total", "counter"),
-                                ("consecutiveFailures", "consecutive_failures", "gauge"),
-                                ("lastSuccess", "last_success_timestamp_seconds", "gauge")):
-            lines += [f"# TYPE log_rotate_{name} {kind}",
-                      f"log_rotate_{name} {d[key] if d[key] is not None else 0}"]
-        return "\n".join(lines) + "\n"
-
-
 class Runner:
+    """One logrotate run at a time (it is the state file's only user), as a periodic job."""
+
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.reopen_pending = False  # the last reopen failed: the app still writes a rotated file
         self.config = args.config
         self.state_file = str(Path(args.state_dir) / "logrotate.status")
-        self.status = Status(max_failures=int(args.max_failures))
-        self.run_lock = threading.Lock()  # one logrotate at a time: it is the state's only user
+        self.last_rotated: dict[str, float] = {}  # per file, when it was last rotated
 
-    def run_once(self) -> tuple[bool, str]:
-        with self.run_lock:
-            proc = subprocess.run(["logrotate", "-v", "-s", self.state_file, self.config],
-                                  capture_output=True, text=True, check=False)
+    def run_once(self) -> tuple[job.Result, str]:
+        proc = subprocess.run(["logrotate", "-v", "-s", self.state_file, self.config],
+                              capture_output=True, text=True, check=False)
         output = proc.stdout + proc.stderr
         rotated = _ROTATING.findall(output)
         errors = [line for line in output.splitlines() if line.startswith("error:")]
@@ -144,80 +90,22 @@ class Runner:
             if reopen(self.args) == 0:
                 self.reopen_pending = False
             else:
-                errors.append("error: the app was not told to reopen its files (retried every run)")
-        ok = proc.returncode == 0 and not errors
-        now = time.time()
-        with self.status.lock:
-            s = self.status
-            s.runs += 1
-            s.last_run = now
-            s.rotations += len(rotated)
-            for path in rotated:
-                s.last_rotated[path] = now
-            if ok:
-                s.consecutive_failures = 0
-                s.last_success = now
-            else:
-                s.failures += 1
-                s.consecutive_failures += 1
-                s.last_error = "; ".join(errors) or f"logrotate exited {proc.returncode}"
+                errors.append("error: the app was not told to reopen its files "
+                              "(retried every run)")
         for path in rotated:
             log(f"rotated {path}")
         for line in output.splitlines():  # what `log-rotate reopen` said, from postrotate
             if line.startswith(PROGRAM + ":"):
                 print(line, file=sys.stderr, flush=True)
-        if not ok:
-            log(f"run failed: {self.status.last_error}")
-        return ok, output
+        self.last_rotated.update({path: time.time() for path in rotated})
+        ok = proc.returncode == 0 and not errors
+        error = "; ".join(errors) or f"logrotate exited {proc.returncode}"
+        return job.Result(ok, "" if ok else error, {"lastRotated": dict(self.last_rotated)},
+                          {"rotations": len(rotated)}), output
 
 
 def log(message: str) -> None:
     print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
-
-
-def serve(bind: str, runner: Runner, ready: threading.Event) -> ThreadingHTTPServer:
-    host, _, port = bind.rpartition(":")
-
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, code: int, body: str, kind: str = "text/plain") -> None:
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            status = runner.status
-            if self.path == "/healthz":
-                healthy = status.as_dict()["healthy"]
-                self._send(200 if healthy else 503,
-                           "ok\n" if healthy else f"unhealthy: {status.last_error}\n")
-            elif self.path == "/readyz":
-                self._send(200 if ready.is_set() else 503,
-                           "ready\n" if ready.is_set() else "first run not finished\n")
-            elif self.path == "/status":
-                self._send(200, json.dumps(status.as_dict(), sort_keys=True) + "\n",
-                           "application/json")
-            elif self.path == "/metrics":
-                self._send(200, status.metrics(), "text/plain; version=0.0.4")
-            else:
-                self._send(404, "not found\n")
-
-        def do_POST(self) -> None:
-            if self.path != "/rotate":
-                self._send(404, "not found\n")
-                return
-            ok, _ = runner.run_once()
-            self._send(200 if ok else 500, json.dumps(runner.status.as_dict()) + "\n",
-                       "application/json")
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
 
 
 def loop(args: argparse.Namespace) -> int:
@@ -225,21 +113,11 @@ def loop(args: argparse.Namespace) -> int:
     if not os.access(state_dir, os.W_OK):
         log(f"error: state dir {state_dir} is not writable by uid {os.getuid()}; mount a volume")
         return EXIT_FAILED
-    interval = seconds(args.interval)
     runner = Runner(args)
-    ready, stop = threading.Event(), threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = serve(args.http_bind, runner, ready) if args.http_bind != "off" else None
+    status = job.Status(max_failures=int(args.max_failures))
     log(f"running logrotate on {args.config} every {args.interval} (state {runner.state_file})")
-    while not stop.is_set():
-        runner.run_once()
-        ready.set()
-        stop.wait(interval)
-    if server is not None:
-        server.shutdown()
-    log("stopped")
-    return 0
+    return job.run_every(seconds(args.interval), lambda: runner.run_once()[0], status,
+                         args.http_bind, "log_rotate", log)
 
 
 def _mount_namespace(pid: str) -> str | None:
@@ -338,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return check(args)
     if args.command == "once":
-        ok, output = Runner(args).run_once()
+        result, output = Runner(args).run_once()
         sys.stderr.write(output)
-        return 0 if ok else EXIT_FAILED
+        return 0 if result.ok else EXIT_FAILED
     return loop(args)
 
 

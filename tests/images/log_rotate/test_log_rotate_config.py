@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import CATALOGUE, Result, run_pattern
+from support import CATALOGUE, one_error, run_pattern
 
 from generator import images
 from generator.catalogue import Catalogue
@@ -116,12 +116,6 @@ def test_logrotate_accepts_every_rendering_and_rejects_a_broken_one(image: str,
 
 
 APP = ("--name", "shop", "--app-image", "localhost/busybox:latest", "--with", "log-rotate")
-
-
-def one_error(result: Result) -> str:
-    assert result.code == 1 and result.stdout == "", result
-    assert result.stderr.count("\n") == 1, result.stderr
-    return result.stderr
 
 
 @pytest.mark.parametrize(("sets", "message"), [

@@ -10,11 +10,12 @@ import lc_support as lc
 import lr_support as lr
 import yaml
 from pods import running, stack_documents
+from support import wait_until
 
 EXAMPLES = lc.CATALOGUE / "log-rotate" / "examples"
-# The README's --set flags.
+# The README's --set flags; the receiver by its address (lr.receiver_address says why).
 FAST = ("log-rotate.maxSize=200", "log-rotate.checkInterval=5s",
-        f"log-collector.host={lc.SYSLOG_HOST}", f"log-collector.port={lc.SYSLOG_PORT}")
+        f"log-collector.port={lc.SYSLOG_PORT}")
 
 
 def _example(file: str, name: str) -> dict[str, Any]:
@@ -27,10 +28,11 @@ def test_three_files_rotated_and_shipped_example(lr_image: str, lc_image: str,
                                                  peers: lc.Peers) -> None:
     name = lc.unique("lr-ex")
     docs = stack_documents(_example("three-files-rotated-and-shipped.stack.yaml", name),
-                           lc.CATALOGUE, FAST)
+                           lc.CATALOGUE,
+                           (*FAST, f"log-collector.host={lr.receiver_address(peers)}"))
     with running(docs) as (pod,):
         sidecar = pod.container("log-rotate")
-        lc.wait_until(lambda: lr.status(sidecar)["rotations"] >= 6, 90, "two rotations a file")
+        wait_until(lambda: lr.status(sidecar)["rotations"] >= 6, 90, "two rotations a file")
         files = lr.volume_lines(sidecar)
         status = lr.status(sidecar)
         app_said = pod.logs(name)

@@ -55,6 +55,14 @@ def stack(name: str, rotate: dict[str, Any], *, lines: int, rate: float,
     return result
 
 
+def receiver_address(peers: lc.Peers) -> str:
+    """The central rsyslog's IP address. Not the compose service name `rsyslog`: that is an
+    alias on a network other test sessions' receivers may share (and container names hold
+    `_`, which no host name may)."""
+    return lc.podman("inspect", peers.containers["rsyslog"], "--format",
+                     "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").stdout.strip()
+
+
 def exec_in(container: str, *command: str) -> str:
     proc = subprocess.run(["podman", "exec", container, *command], capture_output=True,
                           text=True, check=False, timeout=120)

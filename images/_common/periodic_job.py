@@ -1,0 +1,179 @@
+"""Run one job on a schedule as a well-behaved sidecar: the loop, its counters and HTTP.
+
+For images whose engine is a command that runs and exits (logrotate, restic), where
+engine_supervisor.py is for an engine that stays up. The image gives a `job` callable that
+does one run and returns a `Result`; this module runs it at start and every interval, one
+run at a time, and answers on HTTP:
+
+  GET /healthz  200 unless the last max_failures runs in a row failed (then 503)
+  GET /readyz   200 once the first run has finished
+  GET /status   the counters and the job's own facts as JSON
+  GET /metrics  the counters (and numeric facts) in the Prometheus text format
+  POST /run     run now (waits for a run in progress) and answer 200 or 500 with /status
+
+SIGTERM or SIGINT ends the loop after the run in progress; the caller returns 0. Stdlib only.
+
+    import periodic_job as job
+
+    status = job.Status(max_failures=3)
+    return job.run_every(job.seconds("1m"), lambda: job.Result(ok, error, counts={"rotations": 2}),
+                         status, "0.0.0.0:8734", "log_rotate", log)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_DURATION = re.compile(r"\A(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
+
+
+def seconds(text: str) -> float:
+    """Seconds in a duration such as 30s, 1m30s, 1h, 500ms."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration (e.g. 30s, 1m, 1h)")
+    h, m, s, ms = (int(g or 0) for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+@dataclass(frozen=True)
+class Result:
+    """One run: whether it worked, why not, facts that replace the last ones (the last
+    snapshot's id) and counts that add up over runs (rotations)."""
+
+    ok: bool
+    error: str = ""
+    facts: dict[str, object] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Status:
+    max_failures: int
+    runs: int = 0
+    failures: int = 0
+    consecutive_failures: int = 0
+    last_run: float | None = None
+    last_success: float | None = None
+    last_error: str = ""
+    facts: dict[str, object] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, result: Result) -> None:
+        now = time.time()
+        with self.lock:
+            self.runs += 1
+            self.last_run = now
+            self.facts.update(result.facts)
+            for key, count in result.counts.items():
+                old = self.facts.get(key, 0)
+                self.facts[key] = (old if isinstance(old, int) else 0) + count
+            if result.ok:
+                self.consecutive_failures = 0
+                self.last_success = now
+            else:
+                self.failures += 1
+                self.consecutive_failures += 1
+                self.last_error = result.error or "failed"
+
+    def healthy(self) -> bool:
+        return self.consecutive_failures < self.max_failures
+
+    def as_dict(self) -> dict[str, object]:
+        with self.lock:
+            return {**self.facts, "healthy": self.healthy(), "runs": self.runs,
+                    "failures": self.failures, "consecutiveFailures": self.consecutive_failures,
+                    "lastRun": self.last_run, "lastSuccess": self.last_success,
+                    "lastError": self.last_error}
+
+    def metrics(self, prefix: str) -> str:
+        lines = []
+        for key, value in sorted(self.as_dict().items()):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            name = prefix + "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower()
+            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+        return "\n".join(lines) + "\n"
+
+
+def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[], Result],
+          prefix: str) -> ThreadingHTTPServer:
+    host, _, port = bind.rpartition(":")
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, code: int, body: str, kind: str = "text/plain") -> None:
+            data = body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _status(self, code: int) -> None:
+            self._send(code, json.dumps(status.as_dict(), sort_keys=True) + "\n",
+                       "application/json")
+
+        def do_GET(self) -> None:
+            if self.path == "/healthz":
+                healthy = status.healthy()
+                self._send(200 if healthy else 503,
+                           "ok\n" if healthy else f"unhealthy: {status.last_error}\n")
+            elif self.path == "/readyz":
+                self._send(200 if ready.is_set() else 503,
+                           "ready\n" if ready.is_set() else "first run not finished\n")
+            elif self.path == "/status":
+                self._status(200)
+            elif self.path == "/metrics":
+                self._send(200, status.metrics(prefix), "text/plain; version=0.0.4")
+            else:
+                self._send(404, "not found\n")
+
+        def do_POST(self) -> None:
+            if self.path != "/run":
+                self._send(404, "not found\n")
+                return
+            self._status(200 if run_now().ok else 500)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def run_every(interval: float, job: Callable[[], Result], status: Status, bind: str,
+              prefix: str, log: Callable[[str], None], run_at_start: bool = True) -> int:
+    """Run `job` now (or, without run_at_start, first after one interval: then it is ready at
+    once) and every `interval` seconds until SIGTERM; one run at a time."""
+    ready, stop, one_at_a_time = threading.Event(), threading.Event(), threading.Lock()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def run() -> Result:
+        with one_at_a_time:
+            result = job()
+            status.record(result)
+        if not result.ok:
+            log(f"run failed: {result.error}")
+        return result
+
+    server = serve(bind, status, ready, run, prefix) if bind != "off" else None
+    if not run_at_start:
+        ready.set()
+        stop.wait(interval)
+    while not stop.is_set():
+        run()
+        ready.set()
+        stop.wait(interval)
+    if server is not None:
+        server.shutdown()
+    log("stopped")
+    return 0

@@ -1,0 +1,191 @@
+"""backup: snapshot a shared data volume with Debian's restic on a schedule; restore it.
+
+  backup run       (default) the loop: optionally restore first, then every --interval one
+                   snapshot of --data-dir, then retention (restic forget --prune)
+  backup once      one snapshot + retention; exit 1 if it failed
+  backup restore   restore --restore-snapshot into --data-dir if it is empty; exit 1 on error
+  backup check     open the repository (create it with --init); exit 1 if it cannot
+
+Every run first unlocks stale locks only (`restic unlock` removes locks of dead processes on
+this host and locks older than 30 minutes, never a live one), snapshots under a stable
+--host (retention groups by host and paths), and counts: a snapshot that restic could not
+finish (exit 3: files it could not read) is a failure, not a success. HTTP (periodic_job):
+/healthz, /readyz, /status, /metrics, POST /run. Every flag --foo-bar has an environment twin
+BACKUP_FOO_BAR; the flag wins. restic reads RESTIC_REPOSITORY / RESTIC_PASSWORD_FILE itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import periodic_job as job
+from periodic_job import seconds
+from sidecar_common import add_flag
+
+PROGRAM = "backup"
+PREFIX = "BACKUP_"
+EXIT_FAILED, EXIT_USAGE = 1, 2
+RETENTION = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROGRAM, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: backup run --data-dir /data --host shop --interval 1h --keep-daily 7")
+    p.add_argument("command", nargs="?", default="run", choices=["run", "once", "restore", "check"])
+
+    def flag(name: str, default: str | None, text: str) -> None:
+        add_flag(p, PREFIX, name, default, text)
+
+    flag("--data-dir", "/data", "the directory to snapshot (the shared volume)")
+    flag("--host", None, "restic's host name for snapshots (stable: the workload's name)")
+    flag("--interval", "1h", "time between snapshots")
+    flag("--max-failures", "3", "failed runs in a row after which /healthz answers 503")
+    flag("--http-bind", "0.0.0.0:8735", "address of the HTTP endpoints, or off")
+    flag("--init", "true", "create the repository when there is none")
+    flag("--restore", "false", "run: restore into an empty --data-dir before the first snapshot")
+    flag("--restore-snapshot", "latest", "the snapshot to restore: latest or an id")
+    flag("--timeout", "6h", "time limit of one restic command")
+    for period in RETENTION:
+        flag(f"--keep-{period}", None, f"retention: restic forget --keep-{period} N")
+    return p
+
+
+def log(message: str) -> None:
+    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+
+
+def restic(args: argparse.Namespace, *command: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["restic", "-q", *command], capture_output=True, text=True,
+                              check=False, timeout=seconds(args.timeout))
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(command, 124, "", f"timed out after {args.timeout}")
+
+
+def _said(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal:")]
+    return (fatal or lines or [f"exit {proc.returncode}"])[-1]
+
+
+def ensure_repository(args: argparse.Namespace) -> str:
+    """'' when the repository opens with the password; else what is wrong."""
+    proc = restic(args, "cat", "config")
+    if proc.returncode == 0:
+        return ""
+    if "unable to open config file" in proc.stderr and args.init == "true":
+        made = restic(args, "init")
+        if made.returncode == 0:
+            log(f"created the repository {os.environ.get('RESTIC_REPOSITORY', '')}")
+            return ""
+        return f"cannot create the repository: {_said(made)}"
+    return f"cannot open the repository: {_said(proc)}"
+
+
+def snapshot(args: argparse.Namespace) -> job.Result:
+    started = time.monotonic()
+    problem = ensure_repository(args)
+    if problem:
+        return job.Result(False, problem)
+    restic(args, "unlock")  # stale locks only; a live one makes the backup below wait or fail
+    proc = restic(args, "backup", "--json", "--host", args.host, args.data_dir)
+    summary: dict[str, object] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{") and '"summary"' in line:
+            summary = json.loads(line)
+    if proc.returncode != 0 or not summary:
+        why = ("some files could not be read, the snapshot is incomplete"
+               if proc.returncode == 3 else _said(proc))
+        return job.Result(False, f"backup failed: {why}", counts={"snapshotsFailed": 1})
+    counts = {"snapshots": 1}
+    facts: dict[str, object] = {
+        "lastSnapshotId": summary.get("snapshot_id"),
+        "lastSnapshotBytes": summary.get("total_bytes_processed"),
+        "lastSnapshotFiles": summary.get("total_files_processed"),
+        "lastDataAdded": summary.get("data_added"),
+    }
+    log(f"snapshot {summary.get('snapshot_id')} of {args.data_dir}: "
+        f"{summary.get('total_files_processed')} files, {summary.get('data_added')} bytes new")
+    keep = [a for period in RETENTION if getattr(args, f"keep_{period}")
+            for a in (f"--keep-{period}", getattr(args, f"keep_{period}"))]
+    if keep:
+        forgot = restic(args, "forget", "--prune", "--host", args.host, "--path", args.data_dir,
+                        *keep)
+        if forgot.returncode != 0:
+            return job.Result(False, f"retention failed: {_said(forgot)}", facts, counts)
+    listed = restic(args, "snapshots", "--json", "--host", args.host, "--path", args.data_dir)
+    if listed.returncode == 0:
+        facts["snapshotsKept"] = len(json.loads(listed.stdout or "[]"))
+    facts["lastDurationSeconds"] = round(time.monotonic() - started, 3)
+    return job.Result(True, "", facts, counts)
+
+
+def restore(args: argparse.Namespace) -> int:
+    data = Path(args.data_dir)
+    if any(p.name != "lost+found" for p in data.iterdir()):
+        log(f"restore: {data} is not empty; nothing restored (it restores only an empty volume)")
+        return 0
+    problem = ensure_repository(args)
+    if problem:
+        log(f"error: restore: {problem}")
+        return EXIT_FAILED
+    listed = restic(args, "snapshots", "--json", "--host", args.host, "--path", args.data_dir)
+    if listed.returncode != 0:
+        log(f"error: restore: cannot list snapshots: {_said(listed)}")
+        return EXIT_FAILED
+    if not json.loads(listed.stdout or "[]"):
+        log(f"restore: no snapshot of {args.data_dir} by host {args.host} yet; starting empty")
+        return 0
+    proc = restic(args, "restore", args.restore_snapshot, "--host", args.host,
+                  "--path", args.data_dir, "--target", "/")
+    if proc.returncode != 0:
+        log(f"error: restore of {args.restore_snapshot} failed: {_said(proc)}")
+        return EXIT_FAILED
+    log(f"restored snapshot {args.restore_snapshot} into {args.data_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        seconds(args.interval)
+        seconds(args.timeout)
+        int(args.max_failures)
+        for period in RETENTION:
+            value = getattr(args, f"keep_{period}")
+            if value is not None and int(value) < 1:
+                raise ValueError(f"--keep-{period} must be at least 1")
+    except ValueError as exc:
+        log(f"error: {exc}")
+        return EXIT_USAGE
+    if not args.host:
+        log("error: --host is required (a stable name: retention groups snapshots by host)")
+        return EXIT_USAGE
+    if args.command == "restore":
+        return restore(args)
+    if args.command == "check":
+        problem = ensure_repository(args)
+        log(f"error: {problem}" if problem else "the repository opens with the password")
+        return EXIT_FAILED if problem else 0
+    if args.command == "once":
+        result = snapshot(args)
+        if not result.ok:
+            log(f"error: {result.error}")
+        return 0 if result.ok else EXIT_FAILED
+    if args.restore == "true" and restore(args) != 0:
+        return EXIT_FAILED
+    status = job.Status(max_failures=int(args.max_failures))
+    log(f"snapshots of {args.data_dir} every {args.interval} as host {args.host}")
+    return job.run_every(seconds(args.interval), lambda: snapshot(args), status, args.http_bind,
+                         "backup", log, run_at_start=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
