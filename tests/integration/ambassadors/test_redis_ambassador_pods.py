@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, wait_until
+from support import CATALOGUE, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ambassador_images")]
 
@@ -65,7 +65,7 @@ class Shard:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--loglevel", "warning", *auth], stdout=subprocess.DEVNULL)
-        wait_until(lambda: self.cli("PING") == "PONG", 30, f"redis-server on {self.port}")
+        wait_for(f"redis-server on {self.port}", lambda: self.cli("PING") == "PONG", 30)
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -120,7 +120,9 @@ def example(name: str, shards: list[Shard], **values: Any) -> dict[str, Any]:
     stack: dict[str, Any] = yaml.safe_load((EXAMPLE / "cache-shards.stack.yaml").read_text())
     stack["metadata"]["name"] = name
     stack["spec"]["kind"] = "Pod"
-    stack["spec"]["pod"] = {"hostNetwork": True}
+    stack["spec"]["pod"]["hostNetwork"] = True
+    # The example's probe asks port 6379; on the host network the test picks a free one.
+    stack["spec"]["app"]["readinessProbe"]["exec"]["command"][4] = str(values["port"])
     sidecar = stack["spec"]["sidecars"][0]["values"]
     sidecar.update(servers=[f"127.0.0.1:{s.port}:1" for s in shards], **values)
     return stack
@@ -177,8 +179,8 @@ def test_a_stopped_shard_is_ejected_and_returns_after_the_retry_timeout(
     assert set(owned[1:200]) <= elsewhere
     # After RETRY_MS the shard is tried again; once it is back its keys go to it again.
     shards[2].start()
-    wait_until(lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
-               and owned[300] in shards[2].stored(), RETRY_MS / 1000 * 5, "the shard's return")
+    wait_for("the shard's return", lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
+             and owned[300] in shards[2].stored(), RETRY_MS / 1000 * 5)
     assert ambassador.redis(*(f"SET {key} back" for key in owned[301:400])) == ["OK"] * 99
     assert set(owned[301:400]) <= shards[2].stored()
 
