@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pattern_inputs import documents, one_line_error
 from support import CATALOGUE, run_pattern
 
 BASE = ("generate", "--name", "shop", "--app-image", "localhost/busybox:latest",
@@ -14,10 +15,7 @@ BASE = ("generate", "--name", "shop", "--app-image", "localhost/busybox:latest",
 
 
 def generate(*sets: str) -> list[dict[str, Any]]:
-    result = run_pattern(*BASE, *(a for s in sets for a in ("--set", f"metrics-adapter.{s}")),
-                         catalogue=CATALOGUE)
-    assert result.code == 0, result.stderr
-    return list(yaml.safe_load_all(result.stdout))
+    return documents("metrics-adapter", list(sets))
 
 
 @pytest.mark.parametrize(("sets", "message"), [
@@ -49,10 +47,7 @@ def generate(*sets: str) -> list[dict[str, Any]]:
     (["adapter=redis", "port=80"], "metrics-adapter.port"),
 ])
 def test_bad_values_are_one_clear_line(sets: list[str], message: str) -> None:
-    result = run_pattern(*BASE, *(a for s in sets for a in ("--set", f"metrics-adapter.{s}")),
-                         catalogue=CATALOGUE)
-    assert result.code == 1, result
-    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert message in one_line_error("metrics-adapter", sets)
 
 
 def test_two_adapters_in_one_pod_name_the_annotation_clash() -> None:

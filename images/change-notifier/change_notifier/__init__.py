@@ -1,0 +1,1 @@
+"""change-notifier: CloudEvents for completed file changes in a shared folder, at least once."""

@@ -1,0 +1,119 @@
+"""A CloudEvents receiver for the change-notifier tests: an HTTP server on the pods' network
+gateway (pods reach the host there) that parses every request with the CNCF `cloudevents`
+SDK and keeps what it got. It can be stopped and started again on the same port (an outage)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+
+KUBE_NETWORK = "podman-default-kube-network"
+
+
+def gateway() -> str:
+    """The host's address on the network `pattern run` pods use."""
+    if subprocess.run(["podman", "network", "exists", KUBE_NETWORK]).returncode != 0:
+        subprocess.run(["podman", "network", "create", KUBE_NETWORK], check=True,
+                       capture_output=True)
+    out = subprocess.run(["podman", "network", "inspect", KUBE_NETWORK, "--format",
+                          "{{range .Subnets}}{{.Gateway}}{{end}}"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    return out.split()[0]
+
+
+@dataclass
+class Received:
+    id: str
+    source: str
+    type: str
+    subject: str
+    data: dict[str, Any]
+    content_type: str
+    at: float
+
+
+@dataclass
+class Receiver:
+    host: str
+    port: int = 0
+    events: list[Received] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    server: ThreadingHTTPServer | None = None
+    connections: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/events"
+
+    def start(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with receiver.lock:
+                    receiver.connections.append(self.connection)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                try:
+                    event = from_http_event(HTTPMessage(headers=headers, body=body))
+                    data = event.get_data()
+                    got = Received(event.get_id(), event.get_source(), event.get_type(),
+                                   str(event.get_subject()), data if isinstance(data, dict)
+                                   else {}, headers.get("content-type", ""), time.time())
+                except Exception as exc:  # what the SDK refuses is the test's failure
+                    with receiver.lock:
+                        receiver.rejected.append(f"{exc}: {body[:200]!r}")
+                    self.send_response(400)
+                else:
+                    with receiver.lock:
+                        receiver.events.append(got)
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        # On every address: the pods' bridge (and so the gateway address) exists only while
+        # a pod runs; pods reach this server at the gateway address.
+        self.server = ThreadingHTTPServer(("0.0.0.0", self.port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        """Down as a crashed receiver is: no listener, and open connections cut."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        with self.lock:
+            connections, self.connections = self.connections, []
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def got(self) -> list[Received]:
+        with self.lock:
+            return list(self.events)
+
+    def by_subject(self, source: str) -> dict[str, list[Received]]:
+        found: dict[str, list[Received]] = {}
+        for event in self.got():
+            if event.source == source:
+                found.setdefault(event.subject, []).append(event)
+        return found
