@@ -184,6 +184,11 @@ def _semantic_problems(data: dict[str, Any], folder: Path) -> list[str]:
     return problems
 
 
+def is_pattern_name(name: str) -> bool:
+    """Whether `name` may name a pattern (and so a folder): the meta-schema's rule."""
+    return not schema.validate(name, meta_schema()["$defs"]["name"], "name")
+
+
 class Catalogue:
     """All patterns under one folder, loaded lazily and cached."""
 
@@ -192,13 +197,20 @@ class Catalogue:
         self._cache: dict[str, Pattern] = {}
 
     def names(self) -> list[str]:
-        if not self.root.is_dir():
-            raise CatalogueError(f"catalogue folder {self.root} does not exist")
-        return sorted(p.name for p in self.root.iterdir() if (p / "pattern.yaml").is_file())
+        """The pattern folders: those named as a pattern may be (`_lib`, a hidden folder or a
+        stray name is not one) and holding a pattern.yaml."""
+        try:
+            if not self.root.is_dir():
+                raise CatalogueError(f"catalogue folder {self.root} does not exist")
+            return sorted(p.name for p in self.root.iterdir()
+                          if is_pattern_name(p.name) and (p / "pattern.yaml").is_file())
+        except OSError as error:
+            raise CatalogueError(f"catalogue folder {str(self.root)[:80]}: "
+                                 f"{error.strerror or error}") from None
 
     def get(self, name: str) -> Pattern:
         if name not in self._cache:
-            if not (self.root / name / "pattern.yaml").is_file():
+            if not is_pattern_name(name) or not (self.root / name / "pattern.yaml").is_file():
                 hint = schema.did_you_mean(name, self.names())
                 raise CatalogueError(f"unknown pattern {name!r}{hint}")
             self._cache[name] = load_pattern(self.root / name)

@@ -5,14 +5,15 @@ Nothing below this module prints; commands live in `generator.commands`.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from . import __version__
-from .errors import PatternError
+from . import __version__, schema
+from .errors import PatternError, UsageError
 from .kinds import GENERATED
 from .output import one_line, paint
 from .versions import DEFAULT_K8S_VERSION
@@ -127,10 +128,64 @@ def _sidecar_flags(with_: list[str] | None, set_: list[str] | None, volume: list
                         image_registry=image_registry)
 
 
+# -o is the output format in every command, as in kubectl; the file is --output-file. The old
+# `-o FILE` still works (a value that is not a format), with a deprecation note.
+MANIFEST_FORMATS = ("yaml",)
+OutputFormat = Annotated[str | None, _opt(
+    "--output", "-o", metavar="FORMAT",
+    help="yaml, the one format (kubectl's meaning of -o). The old `-o FILE` still works, "
+    "deprecated: use --output-file.")]
 OutputFile = Annotated[Path | None, _opt(
-    "--output", "-o", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
+    "--output-file", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
 ForceOption = Annotated[bool, _opt(
-    "--force", help="Replace --output even if pattern generate did not write it.")]
+    "--force", help="Replace --output-file even if pattern generate did not write it.")]
+
+
+def _output_file(output: str | None, output_file: Path | None) -> tuple[Path | None, list[str]]:
+    """The file to write (or None for stdout), and a deprecation note for `-o FILE`."""
+    if output is None or output in MANIFEST_FORMATS:
+        return output_file, []
+    if output_file is not None:
+        raise UsageError(f"-o {output!r}: the output format is {', '.join(MANIFEST_FORMATS)}; "
+                         "the file is --output-file")
+    if output in ("json", "table", "text", "wide", "name"):
+        raise UsageError(f"-o {output!r}: this command writes {', '.join(MANIFEST_FORMATS)}")
+    return Path(output), [f"note: -o FILE is deprecated, write --output-file {output} (-o is "
+                          "the output format, as in kubectl)"]
+
+
+# Checks of runtime options, as click callbacks (the option's name is in the message).
+
+def _seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise typer.BadParameter(f"{value} is not a number of seconds (0 or more)")
+    return value
+
+
+def _count(value: int | None) -> int | None:
+    if value is not None and value < 0:
+        raise typer.BadParameter(f"{value} is negative")
+    return value
+
+
+def _dns_label(value: str | None) -> str | None:
+    if value is not None and schema.validate(value, {"type": "string", "format": "dns-label"},
+                                             "name"):
+        raise typer.BadParameter(f"{value[:80]!r} is not a DNS label (lowercase letters, "
+                                 "digits and '-', at most 63)")
+    return value
+
+
+def _dns_labels(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        _dns_label(value)
+    return values
+
+
+def _not_empty(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise typer.BadParameter("must not be empty")
+    return value
 
 
 def _notes(notes: list[str]) -> None:
@@ -140,8 +195,8 @@ def _notes(notes: list[str]) -> None:
 
 def _emit(text: str, notes: list[str], output: Path | None, *, force: bool,
           inputs: list[str]) -> None:
-    """The result on stdout, or in --output (one writer for every command); then the notes on
-    stderr, so a summary never precedes an error."""
+    """The result on stdout, or in --output-file (one writer for every command); then the notes
+    on stderr, so a summary never precedes an error."""
     if output is None:
         sys.stdout.write(text)
     else:
@@ -182,7 +237,8 @@ def generate(
     k8s_version: K8sVersionOption = None,
     sidecar_mode: SidecarModeOption = None,
     image_registry: RegistryOption = None,
-    output: OutputFile = None,
+    output: OutputFormat = None,
+    output_file: OutputFile = None,
     force: ForceOption = False,
     validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
@@ -193,13 +249,15 @@ def generate(
     Examples:
       pattern generate --name shop --app-image node:20-bookworm-slim --app-port 3000 \\
         --with git-sync --set git-sync.repo=https://example.org/shop.git \\
-        --with log-collector -o shop.yaml
+        --with log-collector --output-file shop.yaml
       pattern generate -f stack.yaml --kind Deployment --replicas 3
       pattern generate --name db --app-image mariadb:11 --kind StatefulSet \\
         --with ssh --set ssh.authorizedKeysSecret=db-keys --set ssh.dataPath=/var/lib/mysql
       cat stack.yaml | pattern generate -f - | kubectl apply -f -
     """
     from .generate import GenerateRequest, generate_manifest
+
+    target, deprecated = _output_file(output, output_file)
 
     request = GenerateRequest(
         file=file, name=name, app_image=app_image, app_ports=app_port or [],
@@ -210,12 +268,16 @@ def generate(
         catalogue=catalogue,
     )
     text, notes = generate_manifest(request)
-    _emit(text, notes, output, force=force, inputs=[file] if file else [])
+    _emit(text, deprecated + notes, target, force=force, inputs=[file] if file else [])
 
 
 @app.command("validate")
 def validate_(
-    files: Annotated[list[str], typer.Argument(help="Manifest files ('-' reads stdin).")],
+    files: Annotated[list[str] | None, typer.Argument(
+        help="Manifest files ('-' reads stdin); or give them with -f.")] = None,
+    file: Annotated[list[str] | None, _opt(
+        "--file", "-f", metavar="FILE", help="A manifest file, as for inject (repeatable).")]
+    = None,
     k8s_version: Annotated[str, typer.Option(
         help="Target Kubernetes X.Y.")] = DEFAULT_K8S_VERSION,
 ) -> None:
@@ -224,11 +286,14 @@ def validate_(
     \b
     Examples:
       pattern validate shop.yaml
-      pattern generate -f stack.yaml | pattern validate -
+      pattern generate -f stack.yaml | pattern validate -f -
     """
     from .commands import validate_files
 
-    problems, count = validate_files(files, k8s_version)
+    every = [*(files or []), *(file or [])]
+    if not every:
+        raise UsageError("give the manifests to validate: FILE... or -f FILE ('-' for stdin)")
+    problems, count = validate_files(every, k8s_version)
     for problem in problems:
         typer.echo(problem)
     if problems:
@@ -251,7 +316,8 @@ def inject(
     k8s_version: K8sVersionOption = None,
     sidecar_mode: SidecarModeOption = None,
     image_registry: RegistryOption = None,
-    output: OutputFile = None,
+    output: OutputFormat = None,
+    output_file: OutputFile = None,
     force: ForceOption = False,
     validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
@@ -270,9 +336,11 @@ def inject(
       kubectl get deploy shop -o yaml | pattern inject -f - --with log-collector \\
         | kubectl apply -f -
       pattern inject -f k8s/ --with sync=git-sync --set sync.repo=https://example.org/s.git \\
-        --container web -o injected.yaml
+        --container web --output-file injected.yaml
     """
     from .commands import InjectRequest, inject_manifests
+
+    target, deprecated = _output_file(output, output_file)
 
     text, notes = inject_manifests(InjectRequest(
         files=file or [],
@@ -280,25 +348,28 @@ def inject(
                                 image_registry),
         validate=validate, catalogue=catalogue,
     ))
-    _emit(text, notes, output, force=force, inputs=file or [])
+    _emit(text, deprecated + notes, target, force=force, inputs=file or [])
 
 
 @app.command()
 def uninject(
     file: FilesOption = None,
-    output: OutputFile = None,
+    output: OutputFormat = None,
+    output_file: OutputFile = None,
     force: ForceOption = False,
 ) -> None:
     """Remove exactly what `pattern inject` added (its record says what), nothing else.
 
     \b
     Example:
-      pattern uninject -f injected.yaml -o app.yaml
+      pattern uninject -f injected.yaml --output-file app.yaml
     """
     from .commands import uninject_manifests
 
+    target, deprecated = _output_file(output, output_file)
+
     text, notes = uninject_manifests(file or [])
-    _emit(text, notes, output, force=force, inputs=file or [])
+    _emit(text, deprecated + notes, target, force=force, inputs=file or [])
 
 
 @app.command()
@@ -336,9 +407,10 @@ app.add_typer(images_app, name="images")
 def images_build(
     names: Annotated[list[str] | None, typer.Argument(help="Images to build (default: all).")]
     = None,
-    registry: Annotated[str | None, _opt(help="Also tag as REGISTRY/NAME:TAG.")] = None,
-    tag: Annotated[str | None, _opt(help="Tag for --registry (default: the image's VERSION).")]
-    = None,
+    registry: Annotated[str | None, typer.Option(
+        help="Also tag as REGISTRY/NAME:TAG.", callback=_not_empty)] = None,
+    tag: Annotated[str | None, typer.Option(
+        help="Tag for --registry (default: the image's VERSION).", callback=_not_empty)] = None,
     push: Annotated[bool, _opt("--push", help="Push the --registry tags.")] = False,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="Only a line per image.")] = False,
     runtime: RuntimeOption = None,
@@ -356,6 +428,8 @@ def images_build(
     """
     from .images import build
 
+    if push and registry is None:
+        raise UsageError("--push needs --registry (where to push)")
     build(names or [], registry=registry, tag=tag, push=push, quiet=quiet,
           say=lambda line: typer.echo(line, err=True), runtime=runtime)
 
@@ -367,7 +441,8 @@ def run(
     stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
                                            help="A stack file (same as the argument).")] = None,
     wait: Annotated[bool, _opt("--wait", help="Return once every container is ready.")] = False,
-    timeout: Annotated[float, _opt("--timeout", help="Seconds --wait may take.")] = 120,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Seconds --wait may take.", callback=_seconds)] = 120,
     publish: Annotated[list[str] | None, _opt(
         "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
         help="Publish a container port on the host, on 127.0.0.1 unless IP is given "
@@ -392,6 +467,8 @@ def run(
     """
     from .commands import run_pods
 
+    if file is not None and stack_file is not None:
+        raise UsageError(f"give the file once: {file!r} as the argument or {stack_file!r} with -f")
     rows = run_pods(file or stack_file, wait=wait, timeout=timeout, publish=publish or [],
                     replace=replace, catalogue=catalogue, runtime=runtime,
                     say=(lambda line: typer.echo(line, err=True)) if verbose else None)
@@ -400,7 +477,8 @@ def run(
 
 @app.command()
 def status(
-    pods: Annotated[list[str] | None, typer.Argument(help="Pods (default: all started).")] = None,
+    pods: Annotated[list[str] | None, typer.Argument(
+        help="Pods (default: all started).", callback=_dns_labels)] = None,
     output: Annotated[str, _opt("--output", "-o", help="table or json.")] = "table",
     runtime: RuntimeOption = None,
 ) -> None:
@@ -417,11 +495,13 @@ def status(
 
 @app.command()
 def logs(
-    container: Annotated[str | None, typer.Argument(help="Container (default: the app).")]
-    = None,
-    pod: Annotated[str | None, _opt("--pod", help="Pod (default: the only one).")] = None,
+    container: Annotated[str | None, typer.Argument(
+        help="Container (default: the app).", callback=_dns_label)] = None,
+    pod: Annotated[str | None, typer.Option(
+        "--pod", help="Pod (default: the only one).", callback=_dns_label)] = None,
     follow: Annotated[bool, _opt("--follow", "-f", help="Keep streaming.")] = False,
-    tail: Annotated[int | None, _opt("--tail", help="Only the last N lines.")] = None,
+    tail: Annotated[int | None, typer.Option(
+        "--tail", help="Only the last N lines.", callback=_count)] = None,
     runtime: RuntimeOption = None,
 ) -> None:
     """Print a container's logs.
@@ -440,9 +520,12 @@ def logs(
 def down(
     targets: Annotated[list[str] | None, typer.Argument(
         help="Pod names or the manifest/stack files they came from.")] = None,
-    all_: Annotated[bool, _opt("--all", help="Every pod pattern run started.")] = False,
-    grace_period: Annotated[int | None, _opt(
-        "--grace-period", help="Seconds to wait after SIGTERM (default: the pod's).")] = None,
+    all_: Annotated[bool, _opt("--all", help=(
+        "Every pod pattern run started; with --runtime podman|docker also every pod of that "
+        "engine with our label (one whose state folder was lost)."))] = False,
+    grace_period: Annotated[int | None, typer.Option(
+        "--grace-period", help="Seconds to wait after SIGTERM (default: the pod's).",
+        callback=_count)] = None,
     verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
     catalogue: CatalogueOption = None,
     runtime: RuntimeOption = None,
@@ -463,14 +546,30 @@ def down(
         typer.echo(f"{name}: removed", err=True)
 
 
+def _fail(message: str, code: int) -> None:
+    sys.stderr.write(f"{paint('error:', '31')} {one_line(message)}\n")
+    sys.exit(code)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and an exit code."""
+    """Console entry point: user errors, and usage errors click finds, become one line on
+    stderr and an exit code."""
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
     try:
-        app(prog_name="pattern")
-    except PatternError as error:
-        sys.stderr.write(f"{paint('error:', '31')} {one_line(str(error))}\n")
+        code = app(prog_name="pattern", standalone_mode=False)
+    except NoArgsIsHelpError as error:
+        error.show()
         sys.exit(error.exit_code)
+    except UsageError as error:
+        where = error.ctx.command_path if error.ctx is not None else "pattern"
+        _fail(f"{error.format_message()} (see {where} --help)", error.exit_code)
+    except ClickException as error:
+        _fail(error.format_message(), error.exit_code)
+    except PatternError as error:
+        _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(141)
+    sys.exit(code if isinstance(code, int) else 0)

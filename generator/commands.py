@@ -16,11 +16,12 @@ from .errors import ManifestError, UsageError
 from .generate import check_output
 from .output import table
 from .sidecars import SidecarFlags
-from .versions import parse_k8s_version
+from .versions import DEFAULT_K8S_VERSION, parse_k8s_version
 
 if TYPE_CHECKING:
     from .runner.plan import Publish
 from .yamlio import (
+    file_kind,
     iter_mappings,
     load_documents,
     read_text,
@@ -121,7 +122,32 @@ def load_runnable(path: str, root: Path | None) -> list[dict[str, Any]]:
     for index, obj in enumerate(objects, start=1):
         if not isinstance(obj.get("kind"), str) or not isinstance(obj.get("metadata"), dict):
             raise ManifestError(f"{source}: document {index} has no kind or metadata")
+        _check_runnable(obj, f"{source}: document {index}")
     return objects
+
+
+def _check_runnable(obj: dict[str, Any], where: str) -> None:
+    """What `run` translates must have the types Kubernetes gives it, and a pod's name becomes
+    a folder of the state directory: refuse both before anything starts."""
+    from .kinds import local_pod_name, pod_spec_of, pod_template_of
+    from .runner.state import check_pod_name
+    from .validate import schema_problems
+
+    wrong = [p for p in schema_problems(obj, parse_k8s_version(DEFAULT_K8S_VERSION))
+             if " is not of type " in p or "matches none of the allowed forms" in p]
+    if wrong:
+        raise ManifestError(f"{where} ({obj['kind']}): {wrong[0]}")
+    spec = pod_spec_of(obj) or {}
+    for key in ("initContainers", "containers"):
+        for position, container in enumerate(spec.get(key) or []):
+            if not isinstance(container, dict) or not all(
+                    isinstance(container.get(k), str) and container[k] for k in ("name", "image")):
+                raise ManifestError(f"{where} ({obj['kind']}): {key}[{position}] is not a "
+                                    "container with a name and an image")
+    if pod_template_of(obj) is not None:
+        if not isinstance(obj["metadata"].get("name"), str):
+            raise ManifestError(f"{where} ({obj['kind']}): has no metadata.name")
+        check_pod_name(local_pod_name(obj))
 
 
 def _parse_publish(items: list[str]) -> Publish:
@@ -224,7 +250,7 @@ def stop_pods(targets: list[str], *, everything: bool, grace: int | None,
         if engines.chosen_name(runtime) != "auto":
             names += [p for p in engines.choose(runtime).pods() if p not in names]
     for target in targets:
-        if target == "-" or Path(target).is_file():
+        if target == "-" or file_kind(target) == "file":
             names += [p.name for p in documents_to_plans(load_runnable(target, catalogue), {})]
         else:
             names.append(target)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
-from . import kinds
+from . import kinds, schema
 from .catalogue import Catalogue
 from .errors import PatternError, UsageError
 from .manifests import (
@@ -39,6 +39,7 @@ from .manifests import (
 from .sidecars import (
     LIST_ANNOTATIONS,
     PATTERNS_ANNOTATION,
+    POD_FIELDS,
     PodContext,
     PodPatch,
     SidecarOptions,
@@ -63,6 +64,35 @@ def pod_template(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- the record
+
+_NAME = {"type": "string", "format": "dns-label"}
+_NAMES = {"type": "array", "items": _NAME, "uniqueItems": True}
+_ONE_LINE = {"type": "string", "pattern": "\\A[^\\x00-\\x1f\\x7f]{1,253}\\Z"}
+# What inject writes in RECORD_ANNOTATION, and nothing else: uninject refuses any other shape.
+RECORD_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["sidecars", "app", "containers", "initContainers", "volumes", "mounts",
+                 "objects", "annotations", "created"],
+    "properties": {
+        "sidecars": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False,
+            "required": ["name", "pattern", "version", "values"],
+            "properties": {"name": _NAME, "pattern": _NAME, "version": _ONE_LINE,
+                           "values": {"type": "object"}, "volumes": {"type": "object"}}}},
+        "app": _NAME, "containers": _NAMES, "initContainers": _NAMES, "volumes": _NAMES,
+        "mounts": _NAMES,
+        "objects": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["kind", "name"],
+            "properties": {"kind": _ONE_LINE, "name": _ONE_LINE}}},
+        "annotations": {"type": "object", "propertyNames": _ONE_LINE,
+                        "additionalProperties": {"type": ["string", "null"]}},
+        "created": {"type": "object",
+                    "propertyNames": {"enum": ["initContainers", "volumes", "volumeMounts",
+                                               "annotations", "metadata"]},
+                    "additionalProperties": {"enum": ["absent", "null"]}},
+        "podFields": {"type": "object", "propertyNames": {"enum": sorted(POD_FIELDS)}},
+    },
+}
 
 @dataclass
 class Record:
@@ -92,24 +122,34 @@ class Record:
 
     @classmethod
     def from_json(cls, text: Any, where: str) -> Record:
+        """The record an annotation holds, refused unless it has the shape inject writes."""
+        tampered = f"{where}: annotation {RECORD_ANNOTATION} is not a record pattern inject " \
+            "wrote (edited by hand?)"
         try:
-            data = json.loads(str(text))
-            return cls(
-                sidecars=[dict(s) for s in data["sidecars"]], app=str(data["app"]),
-                containers=list(data["containers"]),
-                init_containers=list(data["initContainers"]), volumes=list(data["volumes"]),
-                mounts=list(data["mounts"]), objects=list(data["objects"]),
-                annotations=dict(data["annotations"]), created=dict(data["created"]),
-                pod_fields=dict(data.get("podFields", {})),
-            )
-        except (ValueError, KeyError, TypeError):
-            raise InjectError(f"{where}: annotation {RECORD_ANNOTATION} is not a record "
-                              "pattern inject wrote (edited by hand?)") from None
+            data: Any = json.loads(text) if isinstance(text, str) else None
+        except (ValueError, RecursionError):
+            raise InjectError(tampered) from None
+        problems = schema.validate(data, RECORD_SCHEMA, "record")
+        if problems:
+            raise InjectError(f"{tampered}: {problems[0]}")
+        return cls(
+            sidecars=[dict(s) for s in data["sidecars"]], app=str(data["app"]),
+            containers=list(data["containers"]),
+            init_containers=list(data["initContainers"]), volumes=list(data["volumes"]),
+            mounts=list(data["mounts"]), objects=list(data["objects"]),
+            annotations=dict(data["annotations"]), created=dict(data["created"]),
+            pod_fields=dict(data.get("podFields", {})),
+        )
 
 
 def read_record(template: dict[str, Any], where: str) -> Record | None:
+    """The template's record, checked against the schema and against the object itself."""
     text = annotations_of(metadata_of(template)).get(RECORD_ANNOTATION)
-    return None if text is None else Record.from_json(text, where)
+    if text is None:
+        return None
+    record = Record.from_json(text, where)
+    check_record(template, record, where)
+    return record
 
 
 # ---------------------------------------------------------------- removing (uninject)
@@ -129,6 +169,50 @@ def _drop_if_created(mapping: dict[str, Any], key: str, how: str | None) -> None
         del mapping[key]
     else:
         mapping[key] = None
+
+
+def _names(items: Any) -> list[str]:
+    return [str(i.get("name")) for i in items if isinstance(i, dict)] \
+        if isinstance(items, list) else []
+
+
+def check_record(template: dict[str, Any], record: Record, where: str) -> None:
+    """Refuse a record that does not match the object: it may only name sidecar containers
+    and volumes the pod has, never the app, and leave no mount of a volume it removes."""
+    spec = template.get("spec")
+    spec = spec if isinstance(spec, dict) else {}
+    sidecars = {str(s["name"]) for s in record.sidecars}
+    problems: list[str] = []
+    for field_name, names in (("containers", record.containers),
+                              ("initContainers", record.init_containers)):
+        present = _names(spec.get(field_name))
+        for name in names:
+            if name not in present:
+                problems.append(f"it names {field_name} {name!r}, which the pod does not have")
+            elif name == record.app or name.removesuffix("-init") not in sidecars:
+                problems.append(f"it would remove {field_name} {name!r}, which is not a "
+                                "sidecar it added")
+    app = next((c for _, _, c in _containers(spec) if c.get("name") == record.app), None)
+    if app is None:
+        problems.append(f"its app container {record.app!r} is not in the pod")
+    missing = sorted(set(record.volumes) - set(_names(spec.get("volumes"))))
+    if missing:
+        problems.append(f"it names volumes the pod does not have: {', '.join(missing)}")
+    if app is not None and set(record.mounts) - set(_names(app.get("volumeMounts"))):
+        problems.append("it names mounts the app container does not have")
+    removed = set(record.containers) | set(record.init_containers)
+    for field_name, _, container in _containers(spec):
+        if container.get("name") in removed:
+            continue
+        mine = record.mounts if container is app else []
+        left = {m for m in _names(container.get("volumeMounts")) if m not in mine}
+        orphaned = sorted(left & set(record.volumes))
+        if orphaned:
+            problems.append(f"{field_name} {container.get('name')!r} would keep mounts of "
+                            f"volumes it removes: {', '.join(orphaned)}")
+    if problems:
+        raise InjectError(f"{where}: annotation {RECORD_ANNOTATION} does not match the object "
+                          f"({problems[0]}); nothing was changed")
 
 
 def remove_injection(template: dict[str, Any], record: Record) -> None:
@@ -459,8 +543,16 @@ def inject(sources: list[list[Document]], options: SidecarOptions,
             slot.document.items_before[slot.item] = outcome.objects
         slot.document.changed |= outcome.changed or (slot.item is not None and bool(
             outcome.objects))
+    if total == 0:
+        raise InjectError(_no_pods(found))
     notes.append(_summary("injected", injected, total))
     return Result(join_sources(sources), notes, written)
+
+
+def _no_pods(found: list[Slot]) -> str:
+    kinds_found = sorted({str(s.obj.get("kind")) for s in found})
+    return (f"no pod-bearing object ({', '.join(kinds.KINDS)}) in the input, only: "
+            f"{', '.join(kinds_found)}")
 
 
 def uninject(sources: list[list[Document]]) -> Result:
@@ -483,4 +575,6 @@ def uninject(sources: list[list[Document]]) -> Result:
         for old in ours.get(owner_text(slot.obj), []):
             if (old.obj.get("kind"), metadata_of(old.obj).get("name")) in names:
                 remove_slot(old)
+    if total == 0:
+        raise InjectError(_no_pods(found))
     return Result(join_sources(sources), [_summary("uninjected", removed, total)])

@@ -101,9 +101,18 @@ def pod_selector(obj: dict[str, Any]) -> dict[str, str]:
     selector = selector if kind is not None and kind.selector else None
     if isinstance(selector, dict) and isinstance(selector.get("matchLabels"), dict):
         return {str(k): str(v) for k, v in selector["matchLabels"].items()}
-    labels = (template.get("metadata") or {}).get("labels") if isinstance(
-        template.get("metadata"), dict) else None
+    labels = mapping(template.get("metadata")).get("labels")
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """`value` if it is a mapping, else an empty one: what a manifest holds may be any type."""
+    return value if isinstance(value, dict) else {}
+
+
+def sequence(value: Any) -> list[Any]:
+    """`value` if it is a list, else an empty one."""
+    return value if isinstance(value, list) else []
 
 
 def local_pod_name(obj: dict[str, Any]) -> str:
@@ -114,7 +123,6 @@ def local_pod_name(obj: dict[str, Any]) -> str:
 
 def claim_templates(obj: dict[str, Any]) -> tuple[str, ...]:
     """Volumes a StatefulSet's volumeClaimTemplates add to each of its pods."""
-    spec = obj.get("spec")
-    templates = (spec.get("volumeClaimTemplates") if isinstance(spec, dict) else None) or []
-    return tuple(str((t.get("metadata") or {}).get("name")) for t in templates
+    templates = sequence(mapping(obj.get("spec")).get("volumeClaimTemplates"))
+    return tuple(str(mapping(t.get("metadata")).get("name")) for t in templates
                  if isinstance(t, dict))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, ScalarString
 
 from .errors import ManifestError, UsageError
+from .yamlio import check_shape, is_folder, read_exactly
 
 _DOC_START = re.compile(r"---(?:[ \t].*)?\r?\n?")
 _DOC_END = re.compile(r"^\.\.\.(?:[ \t].*)?$", re.MULTILINE)
@@ -126,6 +126,7 @@ def parse(document: Document) -> None:
     """Load a document's data; errors name its index and line."""
     if document.index == 0:
         return
+    check_shape(document.text, document.source, document.line)
     try:
         document.data = _yaml(2, 2).load(document.text)
     except MarkedYAMLError as error:
@@ -138,6 +139,21 @@ def parse(document: Document) -> None:
         raise StreamError(f"{document.where()}: not valid YAML: {error}") from None
     if not isinstance(document.data, dict) or not isinstance(document.data.get("kind"), str):
         raise StreamError(f"{document.where()}: not a Kubernetes object (it has no kind)")
+    if is_stack_file(document.data):
+        raise StreamError(f"{document.source}: a stack file, not a manifest: make the workload "
+                          f"with `pattern generate -f {document.source}`")
+
+
+def is_stack_file(data: Any) -> bool:
+    """A stack file (`pattern generate -f`), not a Kubernetes object."""
+    return isinstance(data, dict) and data.get("kind") == "Stack" \
+        and str(data.get("apiVersion", "")).startswith("sidecar-patterns.io/")
+
+
+def is_manifest(data: Any) -> bool:
+    """A Kubernetes object (`pattern inject -f`), not a stack file."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) \
+        and isinstance(data.get("apiVersion"), str) and not is_stack_file(data)
 
 
 def _dump(data: Any, like: str) -> str:
@@ -326,24 +342,6 @@ def parse_stream(text: str, source: str) -> list[Document]:
     return documents
 
 
-def read_exactly(path: str) -> tuple[str, str]:
-    """A file's text, or stdin's for '-', with its line endings as they are (CRLF stays)."""
-    if path == "-":
-        raw, source = sys.stdin.buffer.read(), "<stdin>"
-    else:
-        source = path
-        try:
-            raw = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise ManifestError(f"{path}: no such file") from None
-        except OSError as error:
-            raise ManifestError(f"{path}: cannot read: {error.strerror}") from None
-    try:
-        return raw.decode("utf-8"), source
-    except UnicodeDecodeError:
-        raise ManifestError(f"{source}: not UTF-8 text") from None
-
-
 def read_sources(paths: list[str]) -> list[list[Document]]:
     """Each input (a file, '-' for stdin, or a folder's YAML/JSON files), parsed."""
     if not paths:
@@ -351,13 +349,18 @@ def read_sources(paths: list[str]) -> list[list[Document]]:
     sources: list[list[Document]] = []
     for path in paths:
         names = [path]
-        if path != "-" and Path(path).is_dir():
+        if path != "-" and is_folder(path):
             names = sorted(str(p) for p in Path(path).rglob("*")
                            if p.is_file() and p.suffix in {".yaml", ".yml", ".json"})
             if not names:
                 raise ManifestError(f"{path}: no .yaml, .yml or .json files in this folder")
         for name in names:
-            sources.append(parse_stream(*read_exactly(name)))
+            documents = parse_stream(*read_exactly(name))
+            if not any(d.index for d in documents):
+                source = "<stdin>" if name == "-" else name
+                raise ManifestError(f"{source}: no Kubernetes objects in it (empty, or only "
+                                    "comments)")
+            sources.append(documents)
     return sources
 
 

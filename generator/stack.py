@@ -9,11 +9,12 @@ from typing import Any
 
 from . import kinds, schema
 from .errors import InvalidValues, ManifestError, UsageError
+from .manifests import is_manifest
 from .shipped import package_file
 from .sidecars import SidecarFlags, SidecarOptions, SidecarRequest
 from .values import Assignment
 from .versions import DEFAULT_K8S_VERSION
-from .yamlio import load_documents, read_text
+from .yamlio import STACK_FILE_LIMIT, load_documents, read_text
 
 API_VERSION = "sidecar-patterns.io/v1alpha1"
 
@@ -111,8 +112,13 @@ def options_from_flags(flags: SidecarFlags, defaults: SidecarOptions | None = No
 
 def load_stack(path: str) -> Stack:
     """Read a stack file (or stdin for '-'); every problem is reported with its path."""
-    text, source = read_text(path)
+    text, source = read_text(path, limit=STACK_FILE_LIMIT)
     docs = load_documents(text, source)
+    manifests = [d for d in docs if is_manifest(d)]
+    if manifests:
+        found = ", ".join(sorted({str(d["kind"]) for d in manifests}))
+        raise ManifestError(f"{source}: a Kubernetes manifest ({found}), not a stack file: add "
+                            f"sidecars to it with `pattern inject -f {source} --with PATTERN`")
     if len(docs) != 1:
         raise ManifestError(f"{source}: a stack file holds exactly one YAML document")
     return stack_from_dict(docs[0], source)

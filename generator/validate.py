@@ -11,7 +11,7 @@ from typing import Any
 
 from . import rules, schema
 from .errors import PatternError
-from .kinds import claim_templates, is_job, pod_spec_of, pod_template_of
+from .kinds import claim_templates, is_job, mapping, of, pod_spec_of, pod_template_of
 from .sidecars import MANAGED_BY_LABEL, MANAGER
 from .versions import parse_k8s_version
 
@@ -70,7 +70,7 @@ def _kind_schema(version: tuple[int, int], kind: str, api_version: str) -> dict[
 
 
 def _label(obj: dict[str, Any]) -> str:
-    name = (obj.get("metadata") or {}).get("name", "<unnamed>")
+    name = mapping(obj.get("metadata")).get("name", "<unnamed>")
     return f"{obj.get('kind')} {name}"
 
 
@@ -95,9 +95,14 @@ def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
     kind = obj.get("kind")
     problems = schema_problems(obj, version)
     spec = pod_spec_of(obj)
+    kind_entry = of(obj, strict_group=True)
+    if spec is None and not problems and kind_entry is not None:
+        # The schema allows an empty spec, the API server does not: a pod needs containers.
+        problems.append(f"{kind_entry.field_prefix}containers: is required (a pod spec with at "
+                        "least one container)")
     if spec is not None and not problems:
         template = pod_template_of(obj) or {}
-        annotations = (template.get("metadata") or {}).get("annotations")
+        annotations = mapping(template.get("metadata")).get("annotations")
         problems += rules.check_pod(spec, annotations, k8s_version=version, in_job=is_job(kind),
                                     claim_templates=claim_templates(obj))
     return [f"{label}: {p}" for p in problems]
@@ -106,15 +111,15 @@ def check_object(obj: dict[str, Any], k8s_version: str) -> list[str]:
 def _unselected_services(documents: list[dict[str, Any]]) -> list[str]:
     """A companion Service we wrote must select the pods it was made for: those of a workload
     in the same stream and namespace (a stream without workloads is not judged)."""
-    pods = [((obj.get("metadata") or {}).get("namespace"),
-             ((pod_template_of(obj) or {}).get("metadata") or {}).get("labels") or {})
+    pods = [(mapping(obj.get("metadata")).get("namespace"),
+             mapping(mapping(mapping(pod_template_of(obj)).get("metadata")).get("labels")))
             for obj in documents if pod_template_of(obj) is not None]
     problems = []
     for obj in documents:
-        meta = obj.get("metadata") or {}
-        selector = (obj.get("spec") or {}).get("selector")
+        meta = mapping(obj.get("metadata"))
+        selector = mapping(obj.get("spec")).get("selector")
         if obj.get("kind") != "Service" or not isinstance(selector, dict) or not pods or \
-                (meta.get("labels") or {}).get(MANAGED_BY_LABEL) != MANAGER:
+                mapping(meta.get("labels")).get(MANAGED_BY_LABEL) != MANAGER:
             continue
         if not any(namespace == meta.get("namespace") and isinstance(labels, dict) and
                    all(labels.get(k) == v for k, v in selector.items())

@@ -52,28 +52,116 @@ def _describe(error: yaml.YAMLError, source: str) -> str:
     return f"{where}: not valid YAML: {problem}"
 
 
+# Limits on what we read. Every path is linear (no quadratic one was found); the slowest is
+# inject's comment-keeping YAML round trip, about 18 s of CPU a MiB, then generate's pure-Python
+# YAML writer, about 2 s a MiB (benchmarks: `time pattern inject -f BIG.yaml ...`).
+MAX_DEPTH = 100  # collections inside collections; Kubernetes objects need about 15
+MAX_NODES = 1_000_000  # nodes once aliases are expanded (a "billion laughs" stream is refused)
+MANIFEST_LIMIT = 2 << 20  # a Kubernetes object is at most 1.5 MiB
+STACK_FILE_LIMIT = 1 << 20
+
+
+def check_shape(text: str, source: str, first_line: int = 1) -> None:
+    """Refuse, before a slow parser sees it, YAML nested deeper than MAX_DEPTH or with more
+    than MAX_NODES nodes once aliases are expanded (one pass of the C event parser). Syntax
+    errors are left to the real parse, which names the line."""
+    open_sizes: list[int] = []
+    anchors: dict[str, int] = {}
+    anchor_stack: list[str | None] = []
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_BaseLoader):
+            size = 0
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                if len(open_sizes) >= MAX_DEPTH:
+                    line = first_line + (event.start_mark.line if event.start_mark else 0)
+                    raise ManifestError(f"{source}:{line}: nested deeper than {MAX_DEPTH} "
+                                        "levels")
+                open_sizes.append(1)
+                anchor_stack.append(event.anchor)
+                continue
+            if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                size = open_sizes.pop()
+                anchor = anchor_stack.pop()
+                if anchor is not None:
+                    anchors[anchor] = size
+            elif isinstance(event, yaml.ScalarEvent):
+                size = 1
+                if event.anchor is not None:
+                    anchors[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                size = anchors.get(event.anchor or "", 1)
+            else:
+                continue
+            if open_sizes:
+                open_sizes[-1] += size
+            else:
+                total += size
+            if total + sum(open_sizes) > MAX_NODES:
+                raise ManifestError(f"{source}: more than {MAX_NODES:,} values once its "
+                                    "aliases are expanded")
+    except yaml.YAMLError as error:
+        if "nesting depth" in str(error):  # libyaml's own limit, past ours
+            raise ManifestError(f"{source}: nested deeper than {MAX_DEPTH} levels") from None
+
+
 def load_documents(text: str, source: str) -> list[Any]:
     """All documents of a YAML stream, empty documents dropped; errors name the line."""
+    check_shape(text, source)
     try:
         return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as error:
         raise ManifestError(_describe(error, source)) from None
 
 
-def read_text(path: str) -> tuple[str, str]:
-    """Read a file, or standard input for '-'. Returns (text, name for messages)."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
+def read_exactly(path: str, *, limit: int = MANIFEST_LIMIT) -> tuple[str, str]:
+    """A file's text, or stdin's for '-', line endings as they are: (text, name for messages).
+    Every input is read here: closed stdin, a name the file system refuses, more than `limit`
+    bytes and text that is not UTF-8 are each one clear error."""
+    source = "<stdin>" if path == "-" else path
     try:
-        return Path(path).read_text(encoding="utf-8"), path
+        if path == "-":
+            if sys.stdin is None:
+                raise ManifestError("standard input is closed: give a file, or pipe one in")
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(path).open("rb") as handle:
+                raw = handle.read(limit + 1)
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise ManifestError(f"{path}: is a directory, expected a file") from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not UTF-8 text") from None
     except OSError as error:
-        raise ManifestError(f"{path}: cannot read: {error.strerror}") from None
+        raise ManifestError(f"{source[:80]}: cannot read: {error.strerror or error}") from None
+    except ValueError:  # a closed stream object
+        raise ManifestError(f"{source}: cannot read: it is closed") from None
+    if len(raw) > limit:
+        raise ManifestError(f"{source}: larger than the {limit >> 20} MiB this command reads")
+    try:
+        return raw.decode("utf-8"), source
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{source}: not UTF-8 text (byte {error.start + 1})") from None
+
+
+def file_kind(path: str) -> str | None:
+    """"folder", "file", "other" (a FIFO, a device...) or None when nothing is there; a name the
+    file system refuses (too long, say) is an error that names it, not an OSError."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise ManifestError(f"{path[:80]}: {error.strerror or error}") from None
+    return "folder" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+
+
+def is_folder(path: str) -> bool:
+    return file_kind(path) == "folder"
+
+
+def read_text(path: str, *, limit: int = MANIFEST_LIMIT) -> tuple[str, str]:
+    """Read a file, or standard input for '-'. Returns (text, name for messages)."""
+    return read_exactly(path, limit=limit)
 
 
 # ---------------------------------------------------------------- quoting for templates
@@ -169,33 +257,46 @@ def dump_documents(documents: list[Any]) -> str:
 
 
 def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
-    """Write a command's result to `-o FILE` atomically, never losing what the user has: never
-    an input file, never through or over a symlink, FIFO or device, and a regular file only
-    when `pattern generate` wrote it (its header line) or with --force."""
-    if any(i != "-" and Path(i).resolve() == path.resolve() for i in inputs):
-        raise UsageError(f"--output {path}: is also the input file")
+    """Write a command's result to `--output-file FILE` atomically, never losing what the user
+    has: never an input file, never through or over a symlink, FIFO or device, and a regular
+    file only when `pattern generate` wrote it (its header line) or with --force."""
+    for given in inputs:
+        if given != "-" and _reads(Path(given), path):
+            raise UsageError(f"--output-file {path}: is also an input ({given}); write the "
+                             "result elsewhere")
     try:
         status = path.lstat()
     except FileNotFoundError:
         status = None
     except OSError as error:
-        raise PatternError(f"--output {path}: {error.strerror}") from None
+        raise PatternError(f"--output-file {path}: {error.strerror}") from None
     if status is not None:
         if stat.S_ISDIR(status.st_mode):
-            raise UsageError(f"--output {path}: is a directory")
+            raise UsageError(f"--output-file {path}: is a directory")
         if not stat.S_ISREG(status.st_mode):
-            raise UsageError(f"--output {path}: is not a regular file (a symlink, FIFO or "
+            raise UsageError(f"--output-file {path}: is not a regular file (a symlink, FIFO or "
                              "device is never written through or replaced)")
         if not force:
             with path.open(encoding="utf-8", errors="replace") as handle:
                 first = handle.readline()
             if first != HEADER.splitlines(keepends=True)[0]:
-                raise PatternError(f"--output {path}: exists and was not written by pattern "
+                raise PatternError(f"--output-file {path}: exists and was not written by pattern "
                                    "generate; pass --force to replace it")
     try:
         write_atomically(path, text)
     except OSError as error:
-        raise PatternError(f"--output {path}: cannot write: {error.strerror}") from None
+        raise PatternError(f"--output-file {path}: cannot write: {error.strerror}") from None
+
+
+def _reads(given: Path, target: Path) -> bool:
+    """Whether reading `given` (a file, or a folder's files) reads `target`: the same path, a
+    hard link to it, or a file inside the folder."""
+    try:
+        if target.exists() and given.exists() and os.path.samefile(given, target):
+            return True
+        return given.is_dir() and target.resolve().is_relative_to(given.resolve())
+    except OSError:
+        return False
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -8,7 +8,8 @@
 #             busybox-static curl git ca-certificates shellcheck, and the real clients the tests
 #             use: openssh-client rsync openssl lftp (apt-get update only if needed)
 #   conf      /etc/containers/containers.conf: runc, cgroupfs, file events, netavark, default
-#             ulimits within the host's hard limits (a different old file is kept once as .orig)
+#             ulimits within the host's hard limits (a different old file is kept once as .orig);
+#             a "containers" range in /etc/subuid and /etc/subgid for `hostUsers: false` pods
 #   debian    docker.io/library/debian:bookworm-slim, built here with debootstrap (minbase,
 #             slimmed like the official image, labelled as a local build)
 #   busybox   localhost/busybox:1.35-static (+ :latest): Debian's busybox-static on an empty root
@@ -121,15 +122,29 @@ network_backend = "netavark"
 EOF
 }
 
+# Subordinate ids for pods with `hostUsers: false` (a user namespace per pod): podman's
+# --userns=auto takes them from the "containers" entry. Added once, never changed.
+SUBIDS="containers:2147483647:2147483648"
+ensure_subids() {
+  local f added=""
+  for f in /etc/subuid /etc/subgid; do
+    grep -q '^containers:' "$f" 2>/dev/null || { echo "$SUBIDS" >>"$f"; added+=" ${f##*/}"; }
+  done
+  [[ -z $added ]] || SUBIDS_NOTE=", ids for user namespaces added to$added"
+}
+
 step_conf() {
   local want; want=$(wanted_conf)
-  if [[ -f $CONF && "$(<"$CONF")" == "$want" ]]; then NOTE="up to date"; return; fi
+  SUBIDS_NOTE=""
+  ensure_subids
+  if [[ -f $CONF && "$(<"$CONF")" == "$want" ]]; then NOTE="up to date$SUBIDS_NOTE"; return; fi
   mkdir -p "${CONF%/*}"
   if [[ -f $CONF && ! -e $CONF.orig ]]; then
     cp -p "$CONF" "$CONF.orig" && NOTE=" (old file kept as .orig)"
   fi
   printf '%s\n' "$want" >"$CONF.new" && mv "$CONF.new" "$CONF"
   NOTE="written, $(grep -o 'nofile=[0-9]*' "$CONF") $(grep -o 'nproc=[0-9]*' "$CONF")$NOTE"
+  NOTE+=$SUBIDS_NOTE
 }
 
 check_podman() {
@@ -282,7 +297,8 @@ step_docker() {
   fi
   if docker_answers; then NOTE+="dockerd answers"; return; fi
   # No systemd here: start dockerd by hand, detached from this shell, and wait for its API.
-  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null &
+  # 9>&-: the set-up lock must not live on in the daemon.
+  setsid nohup /usr/sbin/dockerd >>"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
   local _
   for _ in {1..120}; do
     docker_answers && { NOTE+="dockerd started (log: $DOCKERD_LOG)"; return; }
@@ -294,7 +310,7 @@ step_docker() {
 step_dockerimg() {
   docker_answers || fail "docker does not answer (run the docker step)"
   local image name id have copied=()
-  # What docker has, as "name id" lines (two calls in all: a no-op run stays quick).
+  # What docker has, as "name id" lines, in one call (a no-op run stays quick).
   have=$("$DOCKER" images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}' 2>>"$LOG")
   for image in "$BUSYBOX_IMG" localhost/busybox:latest "$DEBIAN_ALIAS" "$PYTHON_IMG"; do
     id=$(image_id "$image")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything on a fresh Debian 12 machine (as root): the container runtime and base
 # images, the Python environment in .venv, and the companion images. Idempotent: when all is
-# done it is a no-op in about a second. SKIP_RUNTIME=1 skips the container part; SKIP_DOCKER=1
+# done it is a no-op in a few seconds. SKIP_RUNTIME=1 skips the container part; SKIP_DOCKER=1
 # sets up podman only (the test command then fails on its Docker tests: CI never skips one).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,16 @@ if [[ ! -f $stamp ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+# checkov, which lints the example manifests (tests/catalogue/test_examples_checkov.py), in a
+# venv of its own: it pins many libraries, some of them also ours.
+CHECKOV_VERSION=3.3.30
+if [[ ! -f .venv/checkov/.installed-$CHECKOV_VERSION ]]; then
+  rm -rf .venv/checkov
+  python3 -m venv .venv/checkov
+  .venv/checkov/bin/python -m pip install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  touch ".venv/checkov/.installed-$CHECKOV_VERSION"
 fi
 
 if [[ ${SKIP_RUNTIME:-0} != 1 ]] && [[ -n "$(ls images/*/VERSION 2>/dev/null)" ]]; then

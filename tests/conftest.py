@@ -13,3 +13,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _INTEGRATION in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many bad inputs the run tried (each checked by tests/bad_input.py)."""
+    import sys
+
+    module = sys.modules.get("bad_input")
+    if module is not None and module.TRIED:
+        verdict = "see the failures above" if terminalreporter.stats.get("failed") else \
+            "none printed a traceback, took 10 s or more, or changed a file it was not asked to " \
+            "write"
+        terminalreporter.write_line(f"bad-input cases tried: {len(module.TRIED)} ({verdict})")

@@ -1,5 +1,4 @@
-"""Test helpers shared by every suite: the catalogues, running the real `pattern` command, and
-the one way to wait for something (`wait_until`; tests wait on events, never on fixed sleeps)."""
+"""Test helpers shared by every suite: the catalogues and running the real `pattern` command."""
 
 from __future__ import annotations
 
@@ -18,32 +17,7 @@ from generator.sidecars import SidecarRequest, parse_with
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CATALOGUE = ROOT / "tests" / "fixtures" / "patterns"
 CATALOGUE = ROOT / "patterns"
-SETUP_RUNTIME = ROOT / "scripts" / "setup-runtime.sh"
 T = TypeVar("T")
-
-
-def wait_until(condition: Callable[[], T], timeout: float, what: str = "the condition",
-               interval: float = 0.05) -> T:
-    """Poll `condition` until it returns something truthy, and return that; after `timeout`
-    seconds fail the test, naming `what` and the last value seen. Deadlines are generous
-    (the machine may be loaded); the wait ends as soon as the event is seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what} "
-                                 f"(last: {value!r})")
-        time.sleep(interval)
-
-
-def seconds_until(condition: Callable[[], object], timeout: float,
-                  what: str = "the condition") -> float:
-    """`wait_until`, returning how long the wait took."""
-    started = time.monotonic()
-    wait_until(condition, timeout, what, interval=0.02)
-    return time.monotonic() - started
 
 
 @dataclass
@@ -72,17 +46,26 @@ def with_requests(items: list[str]) -> tuple[SidecarRequest, ...]:
     return tuple(parse_with(item) for item in items)
 
 
-def run_setup_runtime(*prefix: str, env: dict[str, str] | None = None,
-                      timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """scripts/setup-runtime.sh, run (after `prefix`, e.g. setpriv) with extra environment."""
-    return subprocess.run([*prefix, "bash", str(SETUP_RUNTIME)], env={**os.environ, **(env or {})},
-                          capture_output=True, text=True, timeout=timeout, check=False)
 def free_port() -> int:
     """A TCP port nothing on this host listens on now (the kernel picks it)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def wait_for(what: str, predicate: Callable[[], T | bool | None], timeout: float = 30,
+             interval: float = 0.05) -> T:
+    """The one wait helper: poll until predicate() is truthy and return that value; a timeout
+    fails with `what` in the message."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
 
 
 def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
@@ -110,6 +93,87 @@ def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
         for leftover in (directory / old).iterdir():
             leftover.unlink()
         (directory / old).rmdir()
+
+
+def seconds_until(what: str, predicate: Callable[[], object], timeout: float = 30) -> float:
+    """`wait_for`, returning how long the wait took (for tests that bound a latency)."""
+    started = time.monotonic()
+    wait_for(what, predicate, timeout, interval=0.02)
+    return time.monotonic() - started
+
+
+SETUP_RUNTIME = ROOT / "scripts" / "setup-runtime.sh"
+
+
+def run_setup_runtime(*prefix: str, env: dict[str, str] | None = None,
+                      timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """scripts/setup-runtime.sh, run (after `prefix`, e.g. setpriv) with extra environment."""
+    return subprocess.run([*prefix, "bash", str(SETUP_RUNTIME)],
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+@dataclass
+class InProcess:
+    """What one in-process run of `pattern` did: its exit code, streams and any traceback."""
+
+    code: int
+    stdout: str
+    stderr: str
+    traceback: str | None
+    seconds: float
+
+
+def run_in_process(*args: str, stdin: bytes | None = b"",
+                   catalogue: Path | None = FIXTURE_CATALOGUE,
+                   env: dict[str, str] | None = None) -> InProcess:
+    """Run the `pattern` entry point in this process (fast enough for property tests): stdin
+    is these bytes, or closed for None; an exception other than SystemExit is a traceback."""
+    import contextlib
+    import io
+    import time
+    import traceback
+
+    from generator import cli
+
+    saved = (sys.argv, sys.stdin, dict(os.environ))
+    out, err = io.StringIO(), io.StringIO()
+    sys.argv = ["pattern", *args]
+    sys.stdin = None if stdin is None else io.TextIOWrapper(io.BytesIO(stdin))  # type: ignore[assignment]
+    os.environ.pop("SIDECAR_PATTERNS_CATALOGUE", None)
+    if catalogue is not None:
+        os.environ["SIDECAR_PATTERNS_CATALOGUE"] = str(catalogue)
+    os.environ.update(env or {})
+    code, failure = 0, None
+    started = time.monotonic()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.main()
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except BaseException:  # a traceback is what the caller looks for
+        failure = traceback.format_exc()
+        code = -1
+    finally:
+        sys.argv, sys.stdin = saved[0], saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+    return InProcess(code, out.getvalue(), err.getvalue(), failure, time.monotonic() - started)
+
+
+def sidecar_env(stack: Path, sidecar: str, *sets: str) -> dict[str, str]:
+    """The environment of one sidecar as `pattern generate -f STACK --set ...` renders it."""
+    import yaml
+
+    result = run_pattern("generate", "-f", str(stack), *(a for s in sets for a in ("--set", s)),
+                         catalogue=CATALOGUE)
+    assert result.code == 0, result.stderr
+    for doc in yaml.safe_load_all(result.stdout):
+        spec = doc.get("spec", {}).get("template", doc).get("spec", {})
+        for container in [*spec.get("initContainers", []), *spec.get("containers", [])]:
+            if container["name"] == sidecar:
+                return {e["name"]: e["value"] for e in container.get("env", [])}
+    raise AssertionError(f"no container {sidecar} in the output of {stack}")
 
 
 def one_error(result: Result) -> str:

@@ -1,7 +1,9 @@
-"""Run generated pods for real on podman, faithfully where podman 4.3 is not.
+"""Run generated pods for real on podman or Docker, faithfully where neither engine is.
 
-podman `kube play` ignores readiness/startup probes and lifecycle hooks, and hangs on native
-sidecars. So the runner plays a translated pod without starting it, then starts containers
-itself in Kubernetes order (init containers and native sidecars first, each waited for), runs
-postStart/preStop hooks, and checks probes from the host as the kubelet would.
+podman `kube play` ignores readiness/startup probes and lifecycle hooks and hangs on native
+sidecars; Docker has no pods at all. So the runner creates a translated pod without starting
+it (podman: `kube play --start=false`; Docker: an infra container and containers joined to it),
+then starts containers itself in Kubernetes order (init containers and native sidecars first,
+each waited for), runs postStart/preStop hooks, and checks probes from the host as the kubelet
+would. Engines sit behind `runtime.Runtime`; `engines` picks one.
 """

@@ -99,6 +99,16 @@ class EngineCommandLine:
         result = self.run("inspect", name, "--format", "{{.State.Running}}")
         return result.stdout.strip() == "true"
 
+    def running(self, names: list[str]) -> set[str]:
+        if not names:
+            return set()
+        result = self.run("inspect", *names, "--format", "{{.State.Running}}")
+        states = result.stdout.split()
+        # inspect prints one line per container it found, in order; a missing one fails it all.
+        if len(states) != len(names):
+            return {n for n in names if self.is_running(n)}
+        return {n for n, word in zip(names, states, strict=True) if word == "true"}
+
     def state(self, name: str) -> tuple[str, str] | None:
         result = self.run("inspect", name, "--format", "{{.State.Status}} {{.State.ExitCode}}")
         if result.code != 0:

@@ -82,23 +82,21 @@ class Docker(EngineCommandLine):
         return self.run("image", "inspect", "--format", "{{.Id}}", reference).code == 0
 
     def build_image(self, build: Build) -> Completed:
-        """Docker 20.10's classic builder has no named build contexts (`--build-context`,
-        `COPY --from=<context>`) and no `COPY --chmod`: those images are built with podman
-        when it answers and moved over with `podman save | docker load`."""
-        text = (build.context / "Containerfile").read_text()
-        needs_buildkit = bool(build.contexts) or "--chmod" in text
-        if needs_buildkit:
-            podman = Podman()
-            if podman.problem() is not None:
-                return Completed(1, "", f"Error: {build.tag} needs named build contexts or "
-                                 "COPY --chmod, which Docker 20.10's builder lacks; install "
-                                 "podman (scripts/setup-runtime.sh) to build it")
+        """With podman at hand, the image is built there and loaded into Docker (`podman save |
+        docker load`): the same image in both engines, and Docker 20.10's classic builder has
+        no named build contexts (`--build-context`, `COPY --from=<context>`) and no
+        `COPY --chmod`. Without podman, `docker build`, which refuses those images."""
+        podman = Podman()
+        if podman.problem() is None:
             built = podman.build_image(build)
-            if built.code != 0:
-                return built
-            copy_images([build.tag], podman, self)
-            return Completed(0, built.stdout + "built with podman, loaded into docker\n",
-                             built.stderr)
+            if built.code == 0:
+                copy_images([build.tag], podman, self)
+            return built
+        text = (build.context / "Containerfile").read_text()
+        if any(f"--from={name}" in text for name in build.contexts) or "--chmod" in text:
+            return Completed(1, "", f"Error: {build.tag} needs named build contexts or COPY "
+                             "--chmod, which Docker 20.10's builder lacks; install podman "
+                             "(scripts/setup-runtime.sh) to build it")
         command = [self.binary(), "build", "-f", str(build.context / "Containerfile")]
         for key, value in build.build_args.items():
             command += ["--build-arg", f"{key}={value}"]
@@ -151,7 +149,8 @@ class Docker(EngineCommandLine):
             for alias in spec.get("hostAliases") or []:
                 command += [f"--add-host={host}:{alias['ip']}" for host in alias["hostnames"]]
         command += ["--ipc", "shareable"]
-        published = [(c["name"], p) for c in spec["containers"] for p in c.get("ports") or []]
+        published = [] if plan.host_network else \
+            [(c["name"], p) for c in spec["containers"] for p in c.get("ports") or []]
         for _, port in published:
             protocol = str(port.get("protocol", "TCP")).lower()
             command += ["-p", f"{port.get('hostIP', '127.0.0.1')}:{port['hostPort']}:"
@@ -217,7 +216,8 @@ def _container_args(container: dict[str, Any], spec: dict[str, Any],
     args += security
     args += _resource_args(container.get("resources") or {}, notes)
     for item in container.get("env") or []:
-        value = item["value"] if "value" in item else _env_from(item, container, plan, pod_uid)
+        value = _env_from(item, container, plan, pod_uid) if "valueFrom" in item \
+            else item.get("value", "")
         args += ["-e", f"{item['name']}={value}"]
     for mount in container.get("volumeMounts") or []:
         args += ["--mount", _mount(mount, volumes, plan, docker)]

@@ -25,6 +25,9 @@ class Podman(EngineCommandLine):
     name = "podman"
     env = _ENV
 
+    def __init__(self) -> None:
+        self._infra_ids: dict[str, str] = {}  # pod -> infra container id (one pod inspect)
+
     def binary(self) -> str:
         found = shutil.which("podman")
         if found is None:
@@ -61,6 +64,7 @@ class Podman(EngineCommandLine):
     # ------------------------------------------------------------ pods
 
     def create_pod(self, plan: PodPlan, folder: Path, say: Say) -> None:
+        self._infra_ids.pop(plan.name, None)
         play = {**plan.play, "metadata": {**plan.play["metadata"]}}
         play["metadata"]["labels"] = {**(play["metadata"].get("labels") or {}),
                                       POD_LABEL: plan.name}
@@ -70,7 +74,10 @@ class Podman(EngineCommandLine):
         self.check("kube", "play", "--start=false", str(play_file))
 
     def infra(self, pod: str) -> str:
-        return self.check("pod", "inspect", pod, "--format", "{{.InfraContainerID}}").strip()
+        if pod not in self._infra_ids:
+            self._infra_ids[pod] = self.check("pod", "inspect", pod, "--format",
+                                              "{{.InfraContainerID}}").strip()
+        return self._infra_ids[pod]
 
     def start_infra(self, pod: str) -> None:
         self.check("start", self.infra(pod))
@@ -79,13 +86,12 @@ class Podman(EngineCommandLine):
         return self.run("pod", "exists", pod).code == 0
 
     def infra_running(self, pod: str) -> bool:
-        infra = self.run("pod", "inspect", pod, "--format", "{{.InfraContainerID}}")
-        return infra.code == 0 and self.is_running(infra.stdout.strip())
+        return self.pod_exists(pod) and self.is_running(self.infra(pod))
 
     def remove_pod(self, pod: str) -> None:
-        if self.pod_exists(pod):
-            # Stopping first makes removal fast (the cgroup teardown otherwise waits ~3 s).
-            self.run("pod", "stop", "-t", "0", pod)
+        self._infra_ids.pop(pod, None)
+        # Stopping first makes removal fast (the cgroup teardown otherwise waits ~3 s).
+        if self.run("pod", "stop", "-t", "0", pod).code == 0:
             self.run("pod", "rm", "-f", pod)
 
     def pods(self) -> list[str]:

@@ -304,14 +304,19 @@ def down(pod: str, *, grace: int | None = None, say: Say = _quiet,
     rt = engines.for_pod(plan.runtime) if plan is not None else (runtime or engines.choose())
     exists = rt.pod_exists(pod)
     if plan is not None and exists and rt.infra_running(pod):
-        ip = rt.pod_ip(pod, plan.host_network)
         # The grace period is one budget for the whole pod, as on Kubernetes.
         deadline = time.monotonic() + (plan.grace_seconds if grace is None else grace)
         mains = [c for c in plan.containers if c.role != "init" and not c.native]
         natives = [c for c in reversed(plan.containers) if c.native]
-        _stop_group(plan, mains, ip, deadline, say, rt)
+        up = rt.running([rt.container_name(pod, c.name) for c in mains + natives])
+        running = [c for c in mains + natives if rt.container_name(pod, c.name) in up]
+        # The pod IP only when a preStop hook goes over the network (one engine call less).
+        ip = rt.pod_ip(pod, plan.host_network) if any(
+            c.pre_stop is not None and "exec" not in c.pre_stop for c in running) else ""
+        _stop_group(plan, [c for c in mains if c in running], ip, deadline, say, rt)
         for container in natives:
-            _stop_group(plan, [container], ip, deadline, say, rt)
+            if container in running:
+                _stop_group(plan, [container], ip, deadline, say, rt)
     if exists:
         rt.remove_pod(pod)
     if plan is not None:
@@ -323,9 +328,10 @@ def down(pod: str, *, grace: int | None = None, say: Say = _quiet,
         state.forget(pod)
 
 
-def _stop_group(plan: PodPlan, group: list[ContainerPlan], ip: str, deadline: float,
+def _stop_group(plan: PodPlan, running: list[ContainerPlan], ip: str, deadline: float,
                 say: Say, rt: Runtime) -> None:
-    running = [c for c in group if rt.is_running(rt.container_name(plan.name, c.name))]
+    """preStop hooks of these running containers, then SIGTERM within what is left of the
+    grace period."""
     for container in running:
         if container.pre_stop is not None:
             outcome = run_action(container.pre_stop, _target(plan, container, ip, rt),

@@ -9,6 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .. import schema
+from ..errors import PatternError, UsageError
 from .plan import ContainerPlan, PodPlan
 
 STATE_ENV = "SIDECAR_PATTERNS_STATE"
@@ -24,8 +26,17 @@ def root() -> Path:
     return Path(runtime, "sidecar-patterns") if runtime else Path.home() / ".cache/sidecar-patterns"
 
 
+def check_pod_name(pod: str) -> str:
+    """A pod name becomes a folder name here: it must be a DNS label (never `..`, a `/` or
+    longer than a file name may be)."""
+    if not schema.validate(pod, {"type": "string", "format": "dns-label"}, "pod"):
+        return pod
+    raise UsageError(f"pod name {pod[:80]!r}: not a DNS label (lowercase letters, digits and "
+                     "'-', at most 63)")
+
+
 def pod_dir(pod: str) -> Path:
-    return root() / "pods" / pod
+    return root() / "pods" / check_pod_name(pod)
 
 
 def save(plan: PodPlan) -> None:
@@ -50,19 +61,33 @@ def write_files(plan: PodPlan, files_root: Path) -> None:
 
 def load(pod: str) -> PodPlan | None:
     path = pod_dir(pod) / "plan.json"
-    if not path.is_file():
-        return None
-    data: dict[str, Any] = json.loads(path.read_text())
-    containers = [ContainerPlan(**c) for c in data.pop("containers")]
-    data["host_ports"] = [tuple(p) for p in data["host_ports"]]
-    return PodPlan(containers=containers, **data)
+    try:
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        containers = [ContainerPlan(**c) for c in data.pop("containers")]
+        data["host_ports"] = [tuple(p) for p in data["host_ports"]]
+        return PodPlan(containers=containers, **data)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raise PatternError(f"{path}: unreadable (written by another version of pattern?); "
+                           f"remove the pod with podman and that folder") from None
 
 
 def known_pods() -> list[str]:
     folder = root() / "pods"
-    return sorted(p.name for p in folder.iterdir() if (p / "plan.json").is_file()) \
-        if folder.is_dir() else []
+    try:
+        return sorted(p.name for p in folder.iterdir()
+                      if not schema.validate(p.name, {"type": "string", "format": "dns-label"},
+                                             "pod") and (p / "plan.json").is_file()) \
+            if folder.is_dir() else []
+    except OSError as error:
+        raise PatternError(f"{folder}: {error.strerror or error}") from None
 
 
 def forget(pod: str) -> None:
-    shutil.rmtree(pod_dir(pod), ignore_errors=True)
+    """Remove the pod's folder, which is always one entry of the state directory's pods/."""
+    folder = pod_dir(pod)
+    pods = (root() / "pods").resolve()
+    if folder.is_symlink() or folder.resolve().parent != pods:
+        raise PatternError(f"{folder}: not a folder of {pods}; left as it is")
+    shutil.rmtree(folder, ignore_errors=True)

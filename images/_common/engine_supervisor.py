@@ -46,6 +46,10 @@ Use it from an image's entrypoint (the file sits beside it; Containerfile:
         supervisor.Options.from_args(args),
     )
 
+`supervisor.image_main(PROGRAM, PREFIX, 8081, build_parser, prepare, argv)` is that whole
+entrypoint in one call (plus a `healthcheck` subcommand); `prepare(args)` returns the Engine
+and `Options.from_args(args)`.
+
 Flags added by add_flags (each has the environment twin <PREFIX>FLAG, the flag wins):
 --health-bind HOST:PORT, --watch-dir DIR[,DIR...], --watch-interval SECONDS,
 --stop-timeout SECONDS. `healthcheck(url)` returns 0/1 for an image's `healthcheck` command.
@@ -76,7 +80,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from sidecar_common import add_flag
+from sidecar_common import ConfigError, add_flag, plain_path
 
 EXIT_CONFIG = 2
 HANDLED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
@@ -130,6 +134,25 @@ def add_flags(parser: argparse.ArgumentParser, prefix: str, health_port: int = 8
     add_flag(parser, prefix, "--watch-interval", "2", "seconds between checks of watched dirs")
     add_flag(parser, prefix, "--stop-timeout", "25",
              "seconds the engine gets to stop gracefully before SIGKILL")
+
+
+def state_dir(value: str) -> Path:
+    """The image's --state-dir: an absolute path safe inside engine config lines."""
+    if not plain_path(value):
+        raise SupervisorError(f"--state-dir {value!r}: expected an absolute path")
+    return Path(value)
+
+
+def install_config(path: Path, text: str, check: Sequence[str], engine: str) -> Path:
+    """Write an engine's config (its dir 0700) and run the engine's own syntax check on it:
+    a refusal becomes one SupervisorError line with the engine's reason."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(text)
+    done = subprocess.run(list(check), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        detail = " ".join((done.stderr + done.stdout).split())
+        raise SupervisorError(f"{engine} refused the config: {detail}")
+    return path
 
 
 def tcp_ready(host: str, port: int, timeout: float = 1.0) -> Callable[[], bool]:
@@ -396,6 +419,27 @@ def healthcheck(url: str, timeout: float = 3.0) -> int:
     except OSError as exc:
         print(f"unhealthy: {url}: {exc}", file=sys.stderr)
     return 1
+
+
+def image_main(program: str, prefix: str, health_port: int,
+               build_parser: Callable[[], argparse.ArgumentParser],
+               prepare: Callable[[argparse.Namespace], tuple[Engine, Options]],
+               argv: Sequence[str]) -> int:
+    """An image's whole entrypoint: `PROGRAM healthcheck` asks /readyz; otherwise parse the
+    flags, let `prepare` write the engine's config (raising ConfigError or SupervisorError
+    for bad input: one line, exit 2) and supervise the engine it returns."""
+    if argv[:1] == ["healthcheck"]:
+        parser = argparse.ArgumentParser(prog=f"{program} healthcheck")
+        add_flags(parser, prefix, health_port=health_port)
+        port = str(parser.parse_known_args(argv[1:])[0].health_bind).rpartition(":")[2]
+        return healthcheck(f"http://127.0.0.1:{port}/readyz")
+    args = build_parser().parse_args(argv)
+    try:
+        engine, options = prepare(args)
+    except (ConfigError, SupervisorError) as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return supervise(engine, options, program)
 
 
 def parse_signal(value: str, flag: str, allow_none: bool = False) -> signal.Signals | None:

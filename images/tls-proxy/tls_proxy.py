@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import re
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from functools import partial
@@ -25,13 +24,12 @@ from sidecar_common import ConfigError, add_flag, plain_path
 PROGRAM = "tls-proxy"
 ENV_PREFIX = "TLS_PROXY_"
 NGINX = "/usr/sbin/nginx"
-# Mozilla's "intermediate" TLS 1.2 suites (forward secret AEAD only); TLS 1.3 suites are
-# OpenSSL's defaults, all of them strong.
+# Mozilla's "intermediate" TLS 1.2 suites (forward-secret AEAD only) without the DHE ones,
+# which would need a dhparam file; TLS 1.3 suites are OpenSSL's defaults, all of them strong.
 TLS12_CIPHERS = ":".join([
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
     "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384",
 ])
 SIZE = re.compile(r"^[0-9]{1,6}[kKmMgG]?$")
 DURATION = re.compile(r"^[0-9]{1,5}(ms|s|m|h)?$")
@@ -117,9 +115,7 @@ def nginx_config(args: argparse.Namespace) -> str:
     body = _match("--max-body-size", args.max_body_size, SIZE, "a size such as 10m")
     timeout = _match("--read-timeout", args.read_timeout, DURATION, "a time such as 60s")
     workers = _match("--workers", args.workers, re.compile(r"^([1-9]|1[0-6])$"), "1 to 16")
-    state = Path(args.state_dir)
-    if not plain_path(str(state)):
-        raise ConfigError(f"--state-dir {args.state_dir!r}: expected an absolute path")
+    state = supervisor.state_dir(args.state_dir)
     forwarded = "$proxy_add_x_forwarded_for" if _bool(
         "--trust-forwarded-for", args.trust_forwarded_for) else "$remote_addr"
     access = "access_log /dev/stdout forwarded;" if _bool(
@@ -197,16 +193,10 @@ def nginx_config(args: argparse.Namespace) -> str:
 def prepare(args: argparse.Namespace) -> tuple[supervisor.Engine, supervisor.Options]:
     options = supervisor.Options.from_args(args)
     config = nginx_config(args)
-    state = Path(args.state_dir)
-    state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = state / "nginx.conf"
-    path.write_text(config)
+    path = supervisor.state_dir(args.state_dir) / "nginx.conf"
     base = [NGINX, "-e", "stderr", "-c", str(path)]
     check = [*base, "-t", "-q"]
-    done = subprocess.run(check, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        detail = " ".join(done.stderr.split())
-        raise ConfigError(f"nginx refused the config: {detail}")
+    supervisor.install_config(path, config, check, "nginx")
     watch = options.watch_dirs or tuple(
         Path(d) for d in (args.cert_dir, args.client_ca_dir) if d)
     options = supervisor.Options(options.health_host, options.health_port, watch,
@@ -223,18 +213,7 @@ def prepare(args: argparse.Namespace) -> tuple[supervisor.Engine, supervisor.Opt
 
 
 def main(argv: Sequence[str]) -> int:
-    if argv[:1] == ["healthcheck"]:
-        parser = argparse.ArgumentParser(prog=f"{PROGRAM} healthcheck")
-        supervisor.add_flags(parser, ENV_PREFIX, health_port=8881)
-        port = str(parser.parse_known_args(argv[1:])[0].health_bind).rpartition(":")[2]
-        return supervisor.healthcheck(f"http://127.0.0.1:{port}/readyz")
-    args = build_parser().parse_args(argv)
-    try:
-        engine, options = prepare(args)
-    except (ConfigError, supervisor.SupervisorError) as exc:
-        print(f"{PROGRAM}: error: {exc}", file=sys.stderr)
-        return supervisor.EXIT_CONFIG
-    return supervisor.supervise(engine, options, PROGRAM)
+    return supervisor.image_main(PROGRAM, ENV_PREFIX, 8881, build_parser, prepare, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pods import assert_nothing_left, cli, running, stack_documents
-from support import FIXTURE_CATALOGUE, run_pattern, wait_until
+from support import FIXTURE_CATALOGUE, run_pattern, wait_for
 
 from generator.runner.run import NotReady
 from generator.runner.runtime import Runtime
@@ -86,7 +86,7 @@ def test_cli_run_status_logs_down(tmp_path: Path, runtime: Runtime) -> None:
     generated = run_pattern("generate", "--name", "clirun", "--app-image", BUSYBOX,
                             "--app-command", "sh -c 'echo app-says-hi; exec sleep 600'",
                             "--with", "file-server", "--set", "file-server.banner=served",
-                            "-o", str(manifest))
+                            "--output-file", str(manifest))
     assert generated.code == 0, generated.stderr
     port = _free_port()
     try:
@@ -197,8 +197,9 @@ def test_empty_dirs_are_shared_by_containers_with_different_uids(runtime: Runtim
                  "command": ["sh", "-c", "touch /shared/b; exec sleep 600"]}],
             "volumes": [{"name": "shared", "emptyDir": {}}]}}]
     with running(documents, runtime=runtime) as (pod,):
-        listing = wait_until(lambda: (out := pod.exec("a", "ls", "-n", "/shared").stdout)
-                             .count("\n") >= 2 and out, 60, "both files")
+        listing = wait_for("both files",
+                           lambda: (out := pod.exec("a", "ls", "-n", "/shared").stdout)
+                             .count("\n") >= 2 and out, 60)
         assert " 1000 " in listing and " 2000 " in listing
     assert_nothing_left(runtime, "uids")
 
@@ -248,7 +249,7 @@ def test_init_containers_run_in_order_before_the_app(tmp_path: Path, runtime: Ru
                             "command": ["sh", "-c", "echo app >> /out/log; exec sleep 600"]}],
             "volumes": [{"name": "out", "hostPath": {"path": str(tmp_path)}}]}}]
     with running(documents, runtime=runtime):
-        wait_until(lambda: (tmp_path / "log").read_text() == "1\n2\napp\n", 60, "the app")
+        wait_for("the app", lambda: (tmp_path / "log").read_text() == "1\n2\napp\n", 60)
 
 
 def test_a_lost_infra_container_is_reported(runtime: Runtime) -> None:
@@ -257,7 +258,7 @@ def test_a_lost_infra_container_is_reported(runtime: Runtime) -> None:
             "containers": [{"name": "app", "image": BUSYBOX, "command": ["sleep", "600"]}]}}]
     with running(documents, runtime=runtime) as (pod,):
         cli("kill", runtime.infra("orphan"), runtime=runtime.name, check=True)
-        wait_until(lambda: not runtime.infra_running("orphan"), 60, "the infra container's end")
+        wait_for("the infra container's end", lambda: not runtime.infra_running("orphan"), 60)
         status = run_pattern("status", "orphan", "-o", "json")
         assert "infra container is gone" in status.stdout, status
     assert_nothing_left(runtime, "orphan")

@@ -24,7 +24,9 @@ def set_up_by_this_script() -> bool:
     )
 
 
-@pytest.mark.skipif(not set_up_by_this_script(), reason="machine not set up by setup-runtime.sh")
+# CI runs the set-up first, so there a machine it did not set up is a failure, not a skip.
+@pytest.mark.skipif(not set_up_by_this_script() and os.environ.get("CI") != "true",
+                    reason="machine not set up by setup-runtime.sh")
 def test_second_run_is_a_quick_no_op() -> None:
     conf_before = CONF.read_bytes()
     started = time.monotonic()
@@ -37,4 +39,4 @@ def test_second_run_is_a_quick_no_op() -> None:
         assert any(note in line for note in NOOP_NOTES), line
     assert result.stderr.splitlines()[-1].startswith("setup-runtime: ready in ")
     assert CONF.read_bytes() == conf_before
-    assert elapsed < 3, f"no-op run took {elapsed:.1f} s"
+    assert elapsed < 5, f"no-op run took {elapsed:.1f} s"  # podman and Docker checks

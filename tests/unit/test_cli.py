@@ -104,13 +104,13 @@ def test_bad_stack_file_names_the_line(tmp_path: Path) -> None:
 
 def test_output_file_is_written_and_hand_written_files_are_protected(tmp_path: Path) -> None:
     target = tmp_path / "shop.yaml"
-    assert run_pattern(*GENERATE, "-o", str(target)).code == 0
+    assert run_pattern(*GENERATE, "--output-file", str(target)).code == 0
     assert target.read_text() == run_pattern(*GENERATE).stdout
     assert run_pattern(*GENERATE, "--set", "file-server.port=9090", "-o", str(target)).code == 0
     assert "9090" in target.read_text()  # our own output may be regenerated in place
     mine = tmp_path / "mine.yaml"
     mine.write_text("my notes\n")
-    refused = run_pattern(*GENERATE, "-o", str(mine))
+    refused = run_pattern(*GENERATE, "--output-file", str(mine))
     assert refused.code == 1 and mine.read_text() == "my notes\n"
     assert_one_line_error(refused.stderr, "pass --force")
     assert run_pattern(*GENERATE, "-o", str(mine), "--force").code == 0

@@ -52,22 +52,25 @@ def test_several_files_and_a_folder_make_one_stream_in_order(tmp_path: Path) -> 
 def test_output_file_never_replaces_the_input_or_a_file_without_force(tmp_path: Path) -> None:
     source = tmp_path / "app.yaml"
     shutil.copy(SHOP, source)
-    in_place = run_pattern("inject", "-f", str(source), "--with", "file-server", "-o", str(source))
-    one_line_error(in_place.stderr, f"--output {source}: is also the input file")
+    in_place = run_pattern("inject", "-f", str(source), "--with", "file-server",
+                           "--output-file", str(source))
+    one_line_error(in_place.stderr, f"--output-file {source}: is also an input ({source})")
     assert source.read_text() == SHOP.read_text()
     target = tmp_path / "injected.yaml"
-    done = run_pattern("inject", "-f", str(source), "--with", "file-server", "-o", str(target))
+    done = run_pattern("inject", "-f", str(source), "--with", "file-server",
+                       "--output-file", str(target))
     assert done.code == 0 and done.stdout == ""
     assert done.stderr.endswith(f"wrote {target}\n")
     assert "file-server" in target.read_text()
-    again = run_pattern("uninject", "-f", str(target), "-o", str(target))
-    one_line_error(again.stderr, f"--output {target}: is also the input file")
+    again = run_pattern("uninject", "-f", str(target), "--output-file", str(target))
+    one_line_error(again.stderr, f"--output-file {target}: is also an input")
     restored = tmp_path / "restored.yaml"
     restored.write_text("mine\n")
-    kept = run_pattern("uninject", "-f", str(target), "-o", str(restored))
-    one_line_error(kept.stderr, f"--output {restored}: exists and was not written by pattern "
+    kept = run_pattern("uninject", "-f", str(target), "--output-file", str(restored))
+    one_line_error(kept.stderr, f"--output-file {restored}: exists and was not written by pattern "
                    "generate; pass --force to replace it")
-    undone = run_pattern("uninject", "-f", str(target), "-o", str(restored), "--force")
+    undone = run_pattern("uninject", "-f", str(target), "--output-file", str(restored),
+                         "--force")
     assert undone.code == 0, undone.stderr
     assert restored.read_text() == SHOP.read_text()
 

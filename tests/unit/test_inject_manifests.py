@@ -360,7 +360,9 @@ def test_uninject_leaves_what_inject_did_not_touch() -> None:
 def test_kinds_of_other_api_groups_pass_through() -> None:
     text = "apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: x}\n" \
            "spec:\n  template:\n    spec:\n      containers: [{name: a, image: b}]\n"
-    assert injected(text, "file-server") == text
+    assert injected(text + "---\n" + pod(APP), "file-server").startswith(text + "---\n")
+    with pytest.raises(PatternError, match=r"no pod-bearing object .* only: Deployment"):
+        injected(text, "file-server")  # nothing to inject is an error, not "0 of 0"
 
 
 def test_usage_mistakes_are_usage_errors() -> None:

@@ -121,7 +121,9 @@ OTHERS = st.one_of(
 @st.composite
 def streams(draw: st.DrawFn) -> str:
     """A YAML stream as people and tools write it: either list style, comments, a List, CRLF."""
-    objects = draw(st.lists(st.one_of(pod_objects(), OTHERS), min_size=1, max_size=4))
+    # At least one pod-bearing object: a stream without one is refused (tested elsewhere).
+    objects = draw(st.permutations([draw(pod_objects()), *draw(
+        st.lists(st.one_of(pod_objects(), OTHERS), max_size=3))]))
     for position, obj in enumerate(objects):  # two workloads of one name would share objects
         obj["metadata"]["name"] += f"-{position}"
     if draw(st.integers(0, 4)) == 0:

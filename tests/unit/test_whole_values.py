@@ -244,3 +244,25 @@ def test_inject_checks_its_flags_the_same_way() -> None:
     result = run_pattern("inject", "-f", "-", "--with", "file-server",
                          "--image-registry", "x: y", stdin="apiVersion: v1\nkind: Pod\n")
     assert result.code == 2 and "--image-registry: 'x: y' must be a registry" in result.stderr
+
+
+# Options of generate and inject that are not a stack file's field, and why.
+NOT_STACK_FIELDS = {
+    "--file": "the stack file itself", "--set": "parameter values: checked by the pattern's "
+    "schema", "--app-command": "split like a shell would, any text", "--post-start": "any "
+    "shell command", "--pre-stop": "any shell command", "--output": "the output format",
+    "--output-file": "where to write", "--force": "a switch", "--validate": "a switch",
+    "--catalogue": "a folder", "--help": "help",
+}
+
+
+@pytest.mark.parametrize("command", ["generate", "inject"])
+def test_every_flag_is_a_stack_field_or_says_why_not(command: str) -> None:
+    import typer.main
+
+    from generator.cli import app
+
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    flags = {max(p.opts, key=len) for p in click_command.params if p.opts[0].startswith("-")}
+    covered = {f.split(" ")[0] for f in FLAG_FIELDS} | set(NOT_STACK_FIELDS)
+    assert flags - covered == set(), "give each new flag its stack field in stack.FLAG_FIELDS"

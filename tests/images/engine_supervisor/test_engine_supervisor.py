@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import ROOT, free_port, kubelet_update, wait_until
+from support import ROOT, free_port, kubelet_update, wait_for
 
 SUPERVISOR = ROOT / "images" / "_common" / "engine_supervisor.py"
 ENGINE = Path(__file__).with_name("toy_engine.py")
@@ -63,9 +63,9 @@ def start(tmp_path: Path, *flags: str, engine: tuple[str, ...] = (),
     proc = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             text=True, env={**os.environ, **(env or {})})
     run = Supervised(proc, health, port, journal)
-    wait_until(lambda: "listening" in run.events() or
-             proc.poll() is not None, 30, "the engine to listen")
-    wait_until(lambda: _answers(health) or proc.poll() is not None, 30, "the health endpoint")
+    wait_for("the engine to listen", lambda: "listening" in run.events() or
+             proc.poll() is not None, 30)
+    wait_for("the health endpoint", lambda: _answers(health) or proc.poll() is not None, 30)
     return run
 
 
@@ -147,13 +147,13 @@ def test_a_data_symlink_swap_reloads_only_after_the_check_passes(tmp_path: Path)
                 "--check-command", check)
     try:
         kubelet_update(secret, {"tls.crt": b"good 2\n"})
-        wait_until(lambda: "SIGHUP" in run.events(), 30, "a reload")
+        wait_for("a reload", lambda: "SIGHUP" in run.events(), 30)
         assert run.metric("reloads_total") == 1
         kubelet_update(secret, {"tls.crt": b"broken\n"})
-        wait_until(lambda: run.metric("reload_failures_total") == 1, 30, "a failed reload")
+        wait_for("a failed reload", lambda: run.metric("reload_failures_total") == 1, 30)
         assert run.events().count("SIGHUP") == 1 and run.get("/readyz")[0] == 200
         kubelet_update(secret, {"tls.crt": b"good 3\n"})
-        wait_until(lambda: run.events().count("SIGHUP") == 2, 30, "the second reload")
+        wait_for("the second reload", lambda: run.events().count("SIGHUP") == 2, 30)
         assert run.metric("config_changes_total") == 3
     finally:
         code, err = run.stop()
@@ -168,7 +168,7 @@ def test_an_engine_without_reload_says_a_restart_is_needed(tmp_path: Path) -> No
     run = start(tmp_path, "--watch-dir", str(config), "--watch-interval", "0.1",
                 "--reload-signal", "none")
     kubelet_update(config, {"servers": b"b\n"})
-    wait_until(lambda: run.metric("config_changes_total") == 1, 30, "the change to be seen")
+    wait_for("the change to be seen", lambda: run.metric("config_changes_total") == 1, 30)
     code, err = run.stop()
     assert code == 0 and "SIGHUP" not in run.events()
     assert "has no reload: restart the container to apply it" in err
@@ -182,7 +182,7 @@ def test_flags_have_environment_twins_and_the_flag_wins(tmp_path: Path) -> None:
                                "ENGINE_SUPERVISOR_WATCH_INTERVAL": "0.1",
                                "ENGINE_SUPERVISOR_STOP_SIGNAL": "TERM"})
     kubelet_update(config, {"a": b"2\n"})
-    wait_until(lambda: "SIGHUP" in run.events(), 30, "a reload from the env-configured watch")
+    wait_for("a reload from the env-configured watch", lambda: "SIGHUP" in run.events(), 30)
     run.stop()
     assert run.events()[-1] == "SIGQUIT"  # --stop-signal QUIT beat the environment's TERM
     help_text = subprocess.run([sys.executable, str(SUPERVISOR), "--help"], text=True,
@@ -258,19 +258,18 @@ def test_nginx_reloads_on_a_swap_and_an_open_download_completes(tmp_path: Path) 
                 return None
             return None
 
-        assert wait_until(version, 30, "nginx to answer") == "one"
+        assert wait_for("nginx to answer", version, 30) == "one"
         download = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
         download.request("GET", "/big")
         response = download.getresponse()
         first = response.read(64 * 1024)
         kubelet_update(conf, {"version.conf": b"add_header X-Version two always;\n"})
-        assert wait_until(lambda: version() == "two" and "two",
-                          30, "new connections to see the new config")
+        assert wait_for("new connections to see the new config",
+                        lambda: version() == "two" and "two", 30)
         rest = response.read()
         assert first + rest == payload, "the download started before the reload was cut"
         kubelet_update(conf, {"version.conf": b"add_header X-Version;\n"})  # nginx -t fails
-        wait_until(lambda: "not reloading" in (tmp_path / "log").read_text(),
-                   30, "the failed check")
+        wait_for("the failed check", lambda: "not reloading" in (tmp_path / "log").read_text(), 30)
         assert version() == "two"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from support import wait_until
+from support import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGE_DIR = REPO_ROOT / "images" / "git-sync"
@@ -130,7 +130,7 @@ class GitDaemon:
         def listening() -> bool:
             with socket.socket() as s:
                 return s.connect_ex((self.host, self.port)) == 0
-        wait_until(listening, 10)
+        wait_for("the condition", listening, 10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -334,7 +334,8 @@ def running_sidecar(tmp: Path, repo: str, port: int, *args: str, root: Path | No
     try:
         if wait_ready:
             try:
-                wait_until(lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 15)
+                wait_for("the condition",
+                         lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 15)
             except AssertionError:
                 raise AssertionError(f"git-sync never became ready; log:\n{sidecar.log()}")\
                     from None

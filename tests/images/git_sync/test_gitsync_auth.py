@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from gitsync_testkit import AuthGitHttpServer, Upstream, free_port, running_sidecar
-from support import wait_until
+from support import wait_for
 
 PORTS = (21000, 21799)
 
@@ -35,12 +35,12 @@ def test_token_is_reread_on_every_sync(tmp_path: Path, upstream: Upstream,
 
         https_like.token_file.write_text("token-two\n")  # the server rotates first
         upstream.commit_and_push()
-        wait_until(lambda: sc.status()["last_error_kind"] == "auth_failed", 10)
+        wait_for("the condition", lambda: sc.status()["last_error_kind"] == "auth_failed", 10)
         assert sc.request("/healthz")[0] == 503
         assert sc.read_version() == "v1"
 
         password_file.write_text("token-two\n")  # then the Secret update reaches the pod
-        wait_until(lambda: sc.read_version() == "v2", 10)
+        wait_for("the condition", lambda: sc.read_version() == "v2", 10)
         log = sc.log()
         assert "token-one" not in log and "token-two" not in log
         assert "token-one" not in str(sc.status()) and "token-two" not in str(sc.status())
@@ -52,5 +52,5 @@ def test_unreadable_password_file_is_a_clear_error(tmp_path: Path,
     missing = tmp_path / "nope"
     with running_sidecar(tmp_path, https_like.url(), port, "--username", "deploy",
                          "--password-file", str(missing), wait_ready=False) as sc:
-        wait_until(lambda: "kind=auth_config" in sc.log(), 10)
+        wait_for("the condition", lambda: "kind=auth_config" in sc.log(), 10)
         assert f"cannot read --password-file {missing}" in sc.status()["last_error"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitsync_testkit import GitDaemon, Upstream, free_port, running_sidecar
-from support import wait_until
+from support import wait_for
 
 FILES = 20
 SYNCS = 100
@@ -89,14 +89,15 @@ def test_readers_never_see_a_partial_tree_during_100_syncs_in_either_mode(
                 for sc in sidecars.values():
                     assert sc.request("/sync", "POST", {"Authorization": "Bearer t"})[0] == 202
                 for sc in sidecars.values():
-                    wait_until(lambda sc=sc, want=want: sc.read_version() == want, 5)  # type: ignore[misc]
+                    wait_for("the condition", lambda sc=sc, want=want: sc.read_version() == want, 5)  # type: ignore[misc]
         finally:
             for reader in readers.values():
                 reader.stop.set()
             for thread in threads:
                 thread.join(5)
         for sc in sidecars.values():
-            wait_until(lambda sc=sc: sc.status()["commits_published"] == SYNCS + 1, 1)  # type: ignore[misc]
+            wait_for("the condition",  # type: ignore[misc]
+                     lambda sc=sc: sc.status()["commits_published"] == SYNCS + 1, 1)
         exchanged = sidecars["exchange"].current
         assert exchanged.is_dir() and not exchanged.is_symlink()
     for mode, reader in readers.items():

@@ -19,7 +19,7 @@ from gitsync_testkit import (
     sidecar_command,
     sidecar_env,
 )
-from support import seconds_until, wait_until
+from support import seconds_until, wait_for
 
 PORTS = (21000, 21799)
 
@@ -55,7 +55,7 @@ def test_exchange_mode_trees_are_git_checkouts_wherever_mounted(
                          "exchange") as sidecar:
         for n in (2, 3):
             head = upstream.commit_and_push()
-            wait_until(lambda n=n: sidecar.read_version() == f"v{n}", 5)  # type: ignore[misc]
+            wait_for("the condition", lambda n=n: sidecar.read_version() == f"v{n}", 5)  # type: ignore[misc]
         repo = sidecar.root / ".git-sync" / "repo.git"
         git("--git-dir", str(repo), "worktree", "prune")  # as the sidecar's cleanup runs it
         assert git("-C", str(sidecar.current), "rev-parse", "HEAD") == head
@@ -71,7 +71,7 @@ def test_push_is_visible_within_period_plus_one_second(upstream: Upstream,
                                                        sidecar: Sidecar) -> None:
     upstream.commit_and_push()
     # Latency is the benchmark's to measure (images/git-sync/bench.py); this proves polling.
-    took = seconds_until(lambda: sidecar.read_version() == "v2", 10)
+    took = seconds_until("the condition", lambda: sidecar.read_version() == "v2", 10)
     print(f"visible after {took:.2f}s with --period 1s")
     status = sidecar.status()
     assert status["commits_published"] == 2
@@ -83,13 +83,12 @@ def test_old_trees_are_cleaned_up_keeping_only_the_previous(upstream: Upstream,
     shas = []
     for n in (2, 3, 4):
         shas.append(upstream.commit_and_push())
-        wait_until(lambda n=n: sidecar.read_version() == f"v{n}", 60,  # type: ignore[misc]
-                   f"v{n} published")
-
-    def trees() -> list[str]:
-        return sorted(p.name for p in (sidecar.root / ".git-sync" / "trees").iterdir())
-    # The old tree goes after the switch, not with it: wait for the cleanup itself.
-    wait_until(lambda: trees() == sorted(shas[-2:]), 60, "only the last two trees")
+        wait_for(f"v{n} published",
+                 lambda n=n: sidecar.read_version() == f"v{n}", 60)  # type: ignore[misc]
+    # Cleanup runs just after the publish that the reader already sees: wait for it.
+    trees = sidecar.root / ".git-sync" / "trees"
+    wait_for("only the last two trees",
+             lambda: sorted(p.name for p in trees.iterdir()) == sorted(shas[-2:]), 60)
 
 
 def test_trigger_needs_the_token_and_syncs_within_one_second(
@@ -107,7 +106,7 @@ def test_trigger_needs_the_token_and_syncs_within_one_second(
 
         code, _ = sc.request("/sync", "POST", {"Authorization": "Bearer first-token"})
         assert code == 202
-        assert seconds_until(lambda: sc.read_version() == "v2", 3) <= 1.0
+        assert seconds_until("the condition", lambda: sc.read_version() == "v2", 3) <= 1.0
 
         token_file.write_text("rotated-token\n")
         upstream.commit_and_push()
@@ -116,7 +115,7 @@ def test_trigger_needs_the_token_and_syncs_within_one_second(
         signature = "sha256=" + hmac.new(b"rotated-token", body, hashlib.sha256).hexdigest()
         code, _ = sc.request("/sync", "POST", {"X-Hub-Signature-256": signature}, body)
         assert code == 202
-        assert seconds_until(lambda: sc.read_version() == "v3", 3) <= 1.0
+        assert seconds_until("the condition", lambda: sc.read_version() == "v3", 3) <= 1.0
         assert sc.status()["triggers_total"] == 2
         assert "first-token" not in sc.log() and "rotated-token" not in sc.log()
 
@@ -136,8 +135,9 @@ def test_webhook_once_per_new_commit_with_its_hash(
                              f"http://127.0.0.1:{receiver.port}/reload") as sc:
             first = git("rev-parse", "HEAD", cwd=upstream.work)
             second = upstream.commit_and_push()
-            wait_until(lambda: len(receiver.calls) >= 2, 5)
-            wait_until(lambda: sc.status()["syncs_ok"] >= 5, 8)  # several unchanged polls later
+            wait_for("the condition", lambda: len(receiver.calls) >= 2, 5)
+            wait_for("the condition",
+                     lambda: sc.status()["syncs_ok"] >= 5, 8)  # several unchanged polls later
             hashes = [c.headers["Gitsync-Hash"] for c in receiver.calls]
             assert hashes == [first, second]
             assert sc.status()["hooks_ok"] == 2
@@ -153,8 +153,8 @@ def test_failing_webhook_is_retried_a_bounded_number_of_times(
         with running_sidecar(tmp_path, daemon.url(), port,
                              "--webhook-url", f"http://127.0.0.1:{receiver.port}/",
                              "--hook-retries", "2", "--hook-backoff", "100ms") as sc:
-            wait_until(lambda: sc.status()["hooks_failed"] == 1, 5)
-            wait_until(lambda: sc.status()["syncs_ok"] >= 3, 5)
+            wait_for("the condition", lambda: sc.status()["hooks_failed"] == 1, 5)
+            wait_for("the condition", lambda: sc.status()["syncs_ok"] >= 3, 5)
             assert len(receiver.calls) == 3
             assert "event=hook_gave_up" in sc.log()
             assert sc.request("/healthz")[0] == 200  # the app's trouble is not the sidecar's
@@ -171,7 +171,7 @@ def test_slow_or_refusing_webhook_is_counted_failed_and_never_fired_twice(
                              "--webhook-url", f"http://127.0.0.1:{receiver.port}/",
                              "--webhook-timeout", "500ms", "--hook-retries", "3",
                              "--hook-backoff", "100ms") as sc:
-            wait_until(lambda: sc.status()["hooks_failed"] == 1, 10)
+            wait_for("the condition", lambda: sc.status()["hooks_failed"] == 1, 10)
             assert len(receiver.calls) == 1, "a hook that may still be running is not re-fired"
             assert "not retried" in sc.log()
         receiver.delay_s, receiver.status = 0.0, 404
@@ -179,7 +179,7 @@ def test_slow_or_refusing_webhook_is_counted_failed_and_never_fired_twice(
         with running_sidecar(tmp_path / "refused", daemon.url(), free_port(*PORTS),
                              "--webhook-url", f"http://127.0.0.1:{receiver.port}/",
                              "--hook-retries", "3", "--hook-backoff", "100ms") as sc:
-            wait_until(lambda: sc.status()["hooks_failed"] == 1, 10)
+            wait_for("the condition", lambda: sc.status()["hooks_failed"] == 1, 10)
             assert len(receiver.calls) == 2, "a refusal (4xx) is not retried"
     finally:
         server.shutdown()
@@ -193,7 +193,7 @@ def test_webhook_slower_than_its_default_but_within_its_timeout_succeeds(
         with running_sidecar(tmp_path, daemon.url(), port,
                              "--webhook-url", f"http://127.0.0.1:{receiver.port}/",
                              "--webhook-timeout", "10s") as sc:
-            wait_until(lambda: sc.status()["hooks_ok"] == 1, 10)
+            wait_for("the condition", lambda: sc.status()["hooks_ok"] == 1, 10)
             assert len(receiver.calls) == 1 and sc.status()["hooks_failed"] == 0
     finally:
         server.shutdown()
@@ -205,7 +205,8 @@ def test_exechook_runs_in_the_new_tree_with_the_hash(
     command = f'echo "$GITSYNC_HASH $(cat VERSION)" >> {record}'
     with running_sidecar(tmp_path, daemon.url(), port, "--exechook-command", command):
         second = upstream.commit_and_push()
-        wait_until(lambda: record.exists() and len(record.read_text().splitlines()) == 2, 5)
+        wait_for("the condition",
+                 lambda: record.exists() and len(record.read_text().splitlines()) == 2, 5)
     first_line, second_line = record.read_text().splitlines()
     assert first_line.endswith(" v1")
     assert second_line == f"{second} v2"

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import ROOT, kubelet_update, wait_until
+from support import ROOT, kubelet_update, wait_for
 
 from generator import images
 
@@ -179,7 +179,7 @@ def test_supervised_exporter_health_readiness_and_clean_stop() -> None:
             return subprocess.run(["podman", "exec", name, "python3", "-m", "metrics_adapter",
                                    "healthcheck", path], capture_output=True,
                                   timeout=30).returncode
-        wait_until(lambda: probe("/healthz") == 0, 30, "the supervisor's /healthz")
+        wait_for("the supervisor's /healthz", lambda: probe("/healthz") == 0, 30)
         assert probe("/readyz") == 1  # nothing serves stub_status: the exporter waits
         stopped = subprocess.run(["podman", "stop", "-t", "10", name], capture_output=True,
                                  timeout=60)
@@ -217,12 +217,13 @@ def test_mtail_programs_reload_when_their_configmap_changes(tmp_path: Path) -> N
             capture_output=True, text=True, timeout=30).stdout
 
     try:
-        wait_until(lambda: "first_total" in metrics(3903), 30, "mtail with the first program")
+        wait_for("mtail with the first program", lambda: "first_total" in metrics(3903), 30)
         kubelet_update(programs, {"a.mtail": first, "b.mtail": second})
-        wait_until(lambda: "second_total" in metrics(3903), 30, "the second program, loaded")
+        wait_for("the second program, loaded", lambda: "second_total" in metrics(3903), 30)
         kubelet_update(programs, {"a.mtail": first, "b.mtail": b"counter broken {\n"})
-        wait_until(lambda: 'engine_supervisor_reload_failures_total{engine="mtail"} 1'
-                 in metrics(9899), 30, "the failed reload counted")
+        wait_for("the failed reload counted",
+                 lambda: 'engine_supervisor_reload_failures_total{engine="mtail"} 1'
+                 in metrics(9899), 30)
         after = metrics(3903)
         log = subprocess.run(["podman", "logs", name], capture_output=True, text=True,
                              timeout=30).stderr

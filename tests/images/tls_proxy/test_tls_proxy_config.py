@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from support import CATALOGUE, ROOT, run_pattern
+from support import CATALOGUE, ROOT, sidecar_env
 
 IMAGE = ROOT / "images" / "tls-proxy" / "tls_proxy.py"
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs Debian's nginx")
@@ -33,16 +32,7 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def example_env(stack: str, *sets: str) -> dict[str, str]:
-    """The tls-proxy container's environment as `pattern generate` renders it."""
-    result = run_pattern("generate", "-f", str(CATALOGUE / "tls-proxy" / "examples" / stack),
-                         *(a for s in sets for a in ("--set", s)), catalogue=CATALOGUE)
-    assert result.code == 0, result.stderr
-    for doc in yaml.safe_load_all(result.stdout):
-        if doc["kind"] == "Deployment":
-            spec = doc["spec"]["template"]["spec"]
-            sidecar = next(c for c in spec["initContainers"] if c["name"] == "tls-proxy")
-            return {e["name"]: e["value"] for e in sidecar["env"]}
-    raise AssertionError("no Deployment")
+    return sidecar_env(CATALOGUE / "tls-proxy" / "examples" / stack, "tls-proxy", *sets)
 
 
 def check(env: dict[str, str], tmp_path: Path, secrets: Path,

@@ -100,7 +100,7 @@ def test_plain_upload_is_served_by_the_app_and_owned_by_it(uploads: Uploads,
     alice.storbinary("STOR incoming/nested.txt", io.BytesIO(b"nested\n"))
     owners = uploads.pod.exec(APP, "stat", "-c", "%u:%g", f"{UPLOADS}/report.csv",
                               f"{UPLOADS}/incoming", f"{UPLOADS}/incoming/nested.txt")
-    assert owners.stdout.split() == ["1000:1000"] * 3
+    assert owners.stdout.split() == ["10001:10001"] * 3  # the example's uid/gid
     with urllib.request.urlopen(f"http://127.0.0.1:{HTTP_PORT}/uploads/report.csv",
                                 timeout=5) as response:
         assert response.read() == b"id,total\n1,42\n"

@@ -9,10 +9,5 @@ from generator import images
 
 @pytest.fixture(scope="session")
 def ambassador_images() -> None:
-    images.build(["tls-proxy", "redis-ambassador"] if _has("redis-ambassador") else
-                 ["tls-proxy"], registry=None, tag=None, push=False, quiet=True,
-                 say=lambda _: None)
-
-
-def _has(name: str) -> bool:
-    return any(source.name == name for source in images.sources())
+    images.build(["tls-proxy", "redis-ambassador"], registry=None, tag=None, push=False,
+                 quiet=True, say=lambda _: None)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, kubelet_update, wait_until
+from support import CATALOGUE, free_port, kubelet_update, wait_for
 
 from generator.runner import state
 
@@ -148,7 +148,7 @@ def start_proxy(name: str, pki: Pki, extra: dict[str, Any] | None = None,
             *(secrets or []), *stack_documents(app_stack(name, values), CATALOGUE)]
     with running(docs, publish={8443: https, 8880: http_port, 8881: health}) as (pod,):
         proxy = Proxy(pod, https, http_port, health)
-        wait_until(lambda: _answers(proxy, pki, client), 30, "the app behind the proxy")
+        wait_for("the app behind the proxy", lambda: _answers(proxy, pki, client), 30)
         yield proxy
 
 
@@ -263,6 +263,11 @@ def test_plain_http_is_redirected_to_https(proxy: Proxy) -> None:
     conn.close()
 
 
+def test_the_images_healthcheck_command_answers_in_the_pod(proxy: Proxy) -> None:
+    assert proxy.pod.exec("tls-proxy", "tls-proxy", "healthcheck").returncode == 0
+    assert proxy.metric("engine_up") == 1
+
+
 def test_the_apps_port_is_not_published_by_the_pattern(proxy: Proxy) -> None:
     ports = [p["containerPort"] for c in proxy.pod.plan.play["spec"]["containers"]
              for p in c.get("ports") or []]
@@ -278,8 +283,8 @@ def test_rotation_mid_download_new_connections_new_cert_old_download_completes(
     received = response.read(CHUNK)
     kubelet_update(proxy.secret_dir(), {"tls.crt": pki.path("server-2.crt").read_bytes(),
                                         "tls.key": pki.path("server-2.key").read_bytes()})
-    wait_until(lambda: peer_serial(proxy, pki) == serial_of(pki, "server-2.crt"),
-               20, "new connections to get the new certificate")
+    wait_for("new connections to get the new certificate",
+             lambda: peer_serial(proxy, pki) == serial_of(pki, "server-2.crt"), 20)
     assert not response.isclosed()
     received += response.read()
     conn.close()
@@ -288,7 +293,7 @@ def test_rotation_mid_download_new_connections_new_cert_old_download_completes(
     # A key that does not match the certificate: nginx -t refuses it, the old one stays.
     kubelet_update(proxy.secret_dir(), {"tls.crt": pki.path("server-1.crt").read_bytes(),
                                         "tls.key": pki.path("server-2.key").read_bytes()})
-    wait_until(lambda: proxy.metric("reload_failures_total") == 1, 30, "the refused reload")
+    wait_for("the refused reload", lambda: proxy.metric("reload_failures_total") == 1, 30)
     assert peer_serial(proxy, pki) == serial_of(pki, "server-2.crt")
     assert "key values mismatch" in proxy.pod.logs("tls-proxy")
 
@@ -330,8 +335,8 @@ def test_the_legacy_web_example_runs_as_written(pki: Pki) -> None:
     docs = [tls_secret("legacy-web-tls", pki.text("server-1.crt"), pki.text("server-1.key")),
             *stack_documents(stack, CATALOGUE)]
     with running(docs, publish={8443: https}):
-        status, body, version = wait_until(lambda: _page(https, pki),
-                                           30, "the example's page over TLS")
+        status, body, version = wait_for("the example's page over TLS",
+                                         lambda: _page(https, pki), 30)
     assert status == 200 and b"Directory listing for /" in body and version == "TLSv1.3"
 
 

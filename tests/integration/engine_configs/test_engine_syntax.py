@@ -3,18 +3,18 @@ and from hostile values the parameter schema lets through, passes the engine's o
 sidecar image it runs in (syslog-ng: `--syntax-only`, which compiles every regexp, then a
 start-up), so a value is refused at generate time or it works.
 
-The other patterns render no engine config (their images write sshd/ProFTPD/git settings from
-flags at start-up, and their own tests run them).
+sshd and ProFTPD configs are written by their images at start-up: test_daemon_configs.py runs
+those. git-sync and iaas-metadata have no config file (flags and environment only).
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pods import cli
 from support import CATALOGUE
 
 from generator import schema
@@ -73,10 +73,8 @@ def _check(configs: dict[str, str], folder: Path) -> dict[str, str]:
     for name, text in configs.items():
         (folder / name).write_text(text)
     (folder / "check.sh").write_text((HERE / "syslog_ng_check.sh").read_text())
-    result = subprocess.run(["podman", "run", "--rm", "--user", "0", "--entrypoint", "sh",
-                             "-v", f"{folder}:/cfg:ro", IMAGE, "/cfg/check.sh",
-                             *(f"/cfg/{n}" for n in configs)],
-                            capture_output=True, text=True, timeout=600, check=False)
+    result = cli("run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", f"{folder}:/cfg:ro",
+                 IMAGE, "/cfg/check.sh", *(f"/cfg/{n}" for n in configs), timeout=600)
     verdicts = {}
     for line in result.stdout.splitlines():
         name, _, verdict = line.partition(" ")

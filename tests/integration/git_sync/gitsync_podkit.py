@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from gitsync_testkit import Upstream, free_port, git
 from pods import RunningPod
-from support import CATALOGUE, wait_until
+from support import CATALOGUE, wait_for
 
 HERE = Path(__file__).resolve().parent
 PATTERN = CATALOGUE / "git-sync"
@@ -61,7 +61,7 @@ class GitServer:
 
     def start(self) -> None:
         self.pod.runtime.start(self.pod.container("gitd"))
-        wait_until(self.listening, 60, "the git server")
+        wait_for("the git server", self.listening, 60)
 
     def listening(self) -> bool:
         with socket.socket() as probe:

@@ -20,7 +20,7 @@ from gitsync_podkit import (
 )
 from gitsync_testkit import git
 from pods import ensure_images, present_in, running, stack_documents
-from support import CATALOGUE, seconds_until, wait_until
+from support import CATALOGUE, seconds_until, wait_for
 
 from generator.runner.run import NotReady
 from generator.runner.runtime import Runtime
@@ -70,12 +70,13 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
         assert pod.exec(name, *liveness_command(documents), check=False).returncode == 0
 
         v2 = git_server.push_page("<h1>version 2</h1>\n")
-        took = seconds_until(lambda: serves(app_port, "version 2"), 10)
+        took = seconds_until("the condition", lambda: serves(app_port, "version 2"), 10)
         print(f"polling (period 1s): commit visible in the app after {took:.2f}s")
 
         # Webhook into the app, exechook in the sidecar: once per new commit, with its hash.
-        wait_until(lambda: http_json(f"http://127.0.0.1:{app_port}/-/synced")["commit"] == v2, 5)
-        wait_until(lambda: pod.exec("git-sync", "cat", "/tmp/hook",
+        wait_for("the condition",
+                 lambda: http_json(f"http://127.0.0.1:{app_port}/-/synced")["commit"] == v2, 5)
+        wait_for("the condition", lambda: pod.exec("git-sync", "cat", "/tmp/hook",
                                   check=False).stdout.startswith(v2), 5)
         hook = pod.exec("git-sync", "cat", "/tmp/hook").stdout
         assert hook == f"{v2} $(touch /tmp/pwned)"
@@ -86,7 +87,8 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
         git_server.stop()
         health = f"http://127.0.0.1:{sync_port}/healthz"
         try:
-            wait_until(lambda: http(health)[0] == 503, 15)  # after maxFailures=2 failed syncs
+            wait_for("the condition",
+                     lambda: http(health)[0] == 503, 15)  # after maxFailures=2 failed syncs
         except AssertionError:
             raise AssertionError(pod.logs("git-sync")[-3000:]) from None
         assert serves(app_port, "version 2"), "the last good tree must stay published"
@@ -97,8 +99,9 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
 
         v3 = git_server.push_page("<h1>version 3</h1>\n")
         git_server.start()
-        wait_until(lambda: serves(app_port, "version 3"), 20)  # backoff is at most 4s here
-        wait_until(lambda: http(health)[0] == 200, 5)
+        wait_for("the condition",
+                 lambda: serves(app_port, "version 3"), 20)  # backoff is at most 4s here
+        wait_for("the condition", lambda: http(health)[0] == 200, 5)
         assert http_json(f"http://127.0.0.1:{sync_port}/status")["last_commit"] == v3
         logs = pod.logs("git-sync")
         assert "event=recovered" in logs and "kind=remote_unreachable" in logs
@@ -136,7 +139,7 @@ def test_classic_exchange_mode_syncs_on_an_authenticated_trigger(
 
         assert http(sync, "POST", {"Authorization": "Bearer s3cret-token"})[0] == 202
         # With a 1h period only the trigger can explain the new page.
-        took = seconds_until(lambda: serves(app_port, "version 2"), 30)
+        took = seconds_until("the condition", lambda: serves(app_port, "version 2"), 30)
         print(f"POST /sync: commit visible in the app after {took:.2f}s")
         assert "s3cret-token" not in pod.logs("git-sync")
 
@@ -181,6 +184,6 @@ def test_git_in_the_app_reads_the_published_commit_from_its_own_mount(
 
         assert app_head() == git("rev-parse", "HEAD", cwd=git_server.upstream.work)
         second = git_server.push_page("<h1>version 2</h1>\n")
-        wait_until(lambda: app_head() == second, 10)
+        wait_for("the condition", lambda: app_head() == second, 10)
         assert pod.exec(name, "git", "-C", "/srv/code/current", "status", "--porcelain").stdout \
             == "", "the app sees a clean checkout"

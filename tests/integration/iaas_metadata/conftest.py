@@ -3,17 +3,16 @@ EC2 clients' image (cloud-init, cloud-utils, AWS CLI, boto3 from Debian)."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import imds_pod
 import pytest
 from imds_pod import PEER_PORTS, Peers, peers_pod
-from pods import running
+from pods import build_test_image, running
 
 from generator import images
 
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "imds"
 EC2_CLIENTS_IMAGE = "localhost/sidecar-patterns-tests/ec2-clients:bookworm"
 
 
@@ -44,6 +43,5 @@ def calm(peers: Peers) -> Iterator[Peers]:
 @pytest.fixture(scope="session")
 def ec2_clients_image() -> str:
     """Built from tests/peers/imds/clients on the local Debian base (cached by podman)."""
-    subprocess.run(["podman", "build", "--pull=never", "-q", "-t", EC2_CLIENTS_IMAGE,
-                    str(PEERS / "clients")], check=True, capture_output=True, timeout=900)
+    build_test_image(EC2_CLIENTS_IMAGE, Path(imds_pod.__file__).with_name("clients"))
     return EC2_CLIENTS_IMAGE

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from imds_pod import PYTHON_IMAGE, Peers
 from pods import RunningPod, cli, ensure_images, running, stack_documents
-from support import CATALOGUE, wait_until
+from support import CATALOGUE, wait_for
 
 from generator.runner.runtime import Runtime
 
@@ -146,7 +146,7 @@ def test_the_node_agent_reads_one_schema_on_every_cloud(calm: Peers) -> None:
         assert any(line == "imds-agent-openstack/iaas-metadata-init: completed"
                    for line in pods[0].log)
         for cloud, pod in by_cloud.items():
-            doc = wait_until(lambda pod=pod: agent_document(pod), 15, f"{cloud} agent output")
+            doc = wait_for(f"{cloud} agent output", lambda pod=pod: agent_document(pod), 15)
             assert set(doc) == SCHEMA, cloud
             assert doc["provider"] == ("aws" if cloud == "auto" else cloud)
             for name, value in EXPECTED["aws" if cloud == "auto" else cloud].items():
@@ -181,8 +181,8 @@ def test_ec2_dialect_lets_aws_agents_read_gcp(calm: Peers) -> None:
     sdk["spec"]["volumes"] = [{"name": "botocore", "hostPath": {"path": str(site_packages),
                                                                 "type": "Directory"}}]
     with running(shell + stack_documents(sdk, CATALOGUE, gcp)) as (shell_pod, sdk_pod):
-        wait_until(lambda: "instance 4567890123456789012 in europe-west1"
-                 in shell_pod.logs(shell_pod.name), 15, "the example agent's line")
+        wait_for("the example agent's line", lambda: "instance 4567890123456789012 in europe-west1"
+                 in shell_pod.logs(shell_pod.name), 15)
         seen = json.loads(sdk_pod.exec(sdk_pod.name, "python3", "-c", BOTOCORE_AGENT).stdout)
         assert seen == {"region": "europe-west1", "credentials": {}}
     # The dialect answered from the cache: nothing EC2-shaped ever reached the GCP peer.
@@ -229,8 +229,8 @@ def test_slow_metadata_service_is_bounded_and_served_from_cache(calm: Peers,
                  runtime=runtime) as (pod,):
         calm.faults("gcp", slow=5)
         # Stale (older than the ttl) as soon as a refresh is late; the error once it timed out.
-        stale = wait_until(lambda: (a := ask(pod, "/v1/instance"))["json"]["last_error"] and a, 15,
-                         "a failed refresh")
+        stale = wait_for("a failed refresh",
+                         lambda: (a := ask(pod, "/v1/instance"))["json"]["last_error"] and a, 15)
         assert stale["json"]["stale"] is True
         assert stale["seconds"] < 0.5  # the agent never waits on the slow service
         assert stale["json"]["instance_id"] == EXPECTED["gcp"]["instance_id"]
@@ -240,7 +240,7 @@ def test_slow_metadata_service_is_bounded_and_served_from_cache(calm: Peers,
         ready = pod.exec("iaas-metadata", "python3", "-m", "iaas_metadata.probe", "/readyz")
         assert ready.stdout.strip() == "ready"  # cached data keeps the pod ready
         calm.faults("gcp", slow=0)
-        wait_until(lambda: not ask(pod, "/v1/instance")["json"]["stale"], 15, "fresh data")
+        wait_for("fresh data", lambda: not ask(pod, "/v1/instance")["json"]["stale"], 15)
 
 
 def test_expired_tokens_are_renewed_and_credentials_never_leave(calm: Peers) -> None:
@@ -250,10 +250,11 @@ def test_expired_tokens_are_renewed_and_credentials_never_leave(calm: Peers) -> 
     with running(stack_documents(python_agent_stack("imds-aws", values), CATALOGUE)) as (pod,):
         calm.faults("aws", expire_tokens=True, token_ttl_cap=3)
         # Several refreshes: a 401 on the old token, then 3 s tokens expiring and renewed.
-        wait_until(lambda: len([r for r in calm.requests("aws") if r["method"] == "PUT"]) >= 2,
-                   60, "a second token")
-        doc = wait_until(lambda: (d := ask(pod, "/v1/instance")["json"])["last_error"] is None
-                         and d, 60, "a refresh with the renewed token")
+        wait_for("a second token",
+                 lambda: len([r for r in calm.requests("aws") if r["method"] == "PUT"]) >= 2, 60)
+        doc = wait_for("a refresh with the renewed token",
+                       lambda: (d := ask(pod, "/v1/instance")["json"])["last_error"] is None
+                         and d, 60)
         assert (doc["stale"], doc["last_error"]) == (False, None)
         for path in ("/v1/credentials", "/v1/token",
                      "/latest/meta-data/iam/security-credentials/",

@@ -8,6 +8,7 @@ from typing import Any
 import lc_support as lc
 import pytest
 from pods import running, stack_documents
+from support import wait_for
 
 from generator.runner.run import down
 
@@ -37,10 +38,10 @@ def write_files(count: int, extra: str = "") -> str:
 def test_many_files_empty_and_long_lines_all_arrive(peers: lc.Peers) -> None:
     name = lc.unique("lc-edges")
     script = write_files(12, f"open('/var/log/app/svc-01.log', 'a').write({LONG!r} + '\\n')\n")
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "files": [{"glob": "svc-*.log", "level": "info"}]}
     with running(stack_documents(app_stack(name, script, values), lc.CATALOGUE)) as (pod,):
-        lc.wait_until(lambda: "app done" in pod.logs(name), 60, "the app")
+        wait_for("the app", lambda: "app done" in pod.logs(name), 60)
         records = lc.wait_for(lambda: lc.read_http(peers.out, name), 12 * 3 + 1, 60, stall=10)
         counters = lc.health(pod.container("log-collector"))
     by_file: dict[str, list[str]] = {}
@@ -54,11 +55,11 @@ def test_many_files_empty_and_long_lines_all_arrive(peers: lc.Peers) -> None:
 
 def test_files_beyond_max_files_are_counted_as_unread(peers: lc.Peers) -> None:
     name = lc.unique("lc-maxfiles")
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}", "maxFiles": 5,
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}", "maxFiles": 5,
               "files": [{"glob": "svc-*.log", "level": "info"}]}
     with running(stack_documents(app_stack(name, write_files(12), values),
                                  lc.CATALOGUE)) as (pod,):
-        lc.wait_until(lambda: "app done" in pod.logs(name), 60, "the app")
+        wait_for("the app", lambda: "app done" in pod.logs(name), 60)
         records = lc.wait_for(lambda: lc.read_http(peers.out, name), 5 * 3, 60, stall=10)
         line = lc.health_line(pod.container("log-collector"))
     assert len({r.fields["file"] for r in records}) == 5
@@ -81,8 +82,8 @@ def test_a_receiver_that_never_reads_is_reported_stalled(peers: lc.Peers) -> Non
               "files": [{"glob": "info.log", "level": "info"}]}
     with running(stack_documents(app_stack(name, script, values), lc.CATALOGUE)) as (pod,):
         container = pod.container("log-collector")
-        lc.wait_until(lambda: lc.health_line(container).startswith("stalled "), 90,
-                      "health to report the stalled receiver")
+        wait_for("health to report the stalled receiver",
+                 lambda: lc.health_line(container).startswith("stalled "), 90)
         line = lc.health_line(container)
         probe = pod.exec("log-collector", "log-collector-health", check=False)
     assert "(the destination has taken nothing for" in line, line
@@ -94,10 +95,10 @@ def test_a_receiver_that_never_reads_is_reported_stalled(peers: lc.Peers) -> Non
 def test_a_last_line_without_newline_fails_the_prestop_hook_by_name(peers: lc.Peers) -> None:
     name = lc.unique("lc-unended")
     script = "open('/var/log/app/info.log', 'w').write('whole line\\nhalf a line')\n"
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "files": [{"glob": "info.log", "level": "info"}], "flushTimeoutSeconds": 10}
     with running(stack_documents(app_stack(name, script, values), lc.CATALOGUE)) as (pod,):
-        lc.wait_until(lambda: "app done" in pod.logs(name), 60, "the app")
+        wait_for("the app", lambda: "app done" in pod.logs(name), 60)
         assert [r.message for r in lc.wait_for(lambda: lc.read_http(peers.out, name), 1, 30,
                                                 stall=5)] == ["whole line"]
         said: list[str] = []

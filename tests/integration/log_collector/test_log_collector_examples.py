@@ -21,7 +21,7 @@ def _example(file: str, name: str) -> dict[str, Any]:
 def test_three_files_to_syslog_example(peers: lc.Peers) -> None:
     name = lc.unique("lc-ex-syslog")
     docs = stack_documents(_example("three-files-to-syslog.stack.yaml", name), lc.CATALOGUE,
-                           (f"log-collector.host={lc.SYSLOG_HOST}",
+                           (f"log-collector.host={peers.address('rsyslog')}",
                             f"log-collector.port={lc.SYSLOG_PORT}"))
     with running(docs) as (pod,):
         records = lc.wait_for(lambda: lc.read_syslog(peers.out, pod.name), 9, 30)
@@ -40,7 +40,7 @@ def test_http_json_example_with_line_levels_and_stack_traces(peers: lc.Peers,
     stack["spec"]["sidecars"][0]["volumes"]["state"]["persistentVolumeClaim"]["claimName"] = claim
     docs = [lc.secret("shop-log-token", {"http-headers": "Authorization: Bearer t0ken\n"}),
             *stack_documents(stack, lc.CATALOGUE,
-                             (f"log-collector.url={lc.HTTP_URL}/ingest/{name}",))]
+                             (f"log-collector.url={peers.http_url()}/ingest/{name}",))]
     try:
         with running(docs) as (pod,):
             records = lc.wait_for(lambda: lc.read_http(peers.out, pod.name), 4, 30)

@@ -10,7 +10,7 @@ from typing import Any
 import lc_support as lc
 import pytest
 from pods import ensure_images, running, stack_documents
-from support import wait_until
+from support import wait_for
 
 from generator.runner.run import down
 from generator.runner.runtime import Runtime
@@ -32,10 +32,10 @@ def _stop_with_grace(name: str, grace: int) -> list[str]:
 
 def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) -> None:
     name = lc.unique("lc-syslog")
-    docs = _docs(name, {"host": lc.SYSLOG_HOST, "port": lc.SYSLOG_PORT},
+    docs = _docs(name, {"host": peers.address("rsyslog"), "port": lc.SYSLOG_PORT},
                  lines_per_file=LINES, rotate="rename", pause=0.02)
     with running(docs) as (pod,):
-        wait_until(lambda: "writer done" in pod.logs(name), 120, "the writer")
+        wait_for("the writer", lambda: "writer done" in pod.logs(name), 120)
         stopped = _stop_with_grace(pod.name, 30)
     # The pod is gone: whatever arrives now was sent before, so the flush did its job.
     records = lc.wait_for(lambda: lc.read_syslog(peers.out, name), 3 * LINES, 60, stall=10)
@@ -51,7 +51,7 @@ def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) 
 def test_http_json_with_copytruncate_secret_headers_and_static_fields(peers: lc.Peers) -> None:
     name = lc.unique("lc-http")
     token = "Bearer " + HOSTILE
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "headersSecret": f"{name}-headers", "fields": {"team": "payments", "note": HOSTILE}}
     headers = lc.secret(f"{name}-headers", {"http-headers": f"Authorization: {token}\n"})
     docs = [headers, *_docs(name, values, lines_per_file=LINES // 2, rotate="copytruncate",
@@ -75,26 +75,26 @@ def test_sigkill_and_30s_outage_lose_nothing_and_prestop_flushes(peers: lc.Peers
     name = lc.unique("lc-kill")
     # The preStop flush delivers what the outage left (about 100,000 lines): a generous
     # budget, so a loaded machine does not cut it short (it ends when the queue is empty).
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "flushTimeoutSeconds": 600}
     docs = _docs(name, values, lines_per_file=LINES, rotate="rename", batch=200, pause=0.1)
     with running(docs) as (pod,):
         sidecar = pod.container("log-collector")
-        wait_until(lambda: len(lc.read_http(peers.out, name)) > 1000, 60, "first records")
+        wait_for("first records", lambda: len(lc.read_http(peers.out, name)) > 1000, 60)
         peers.stop("http-sink")
         try:
             # SIGKILL during the outage, once the sidecar is buffering, then the restart the
             # kubelet would do: it resumes from its saved offsets. (Killed while the sink
             # answers, the batch in flight may be sent twice: delivery is at-least-once.)
-            wait_until(lambda: lc.health(sidecar).get("queued", 0) > 0, 120,
-                       "the sidecar to buffer while the sink is down")
+            wait_for("the sidecar to buffer while the sink is down",
+                     lambda: lc.health(sidecar).get("queued", 0) > 0, 120)
             lc.podman("kill", "-s", "KILL", sidecar)
             lc.podman("start", sidecar)
-            during = wait_until(lambda: (h := lc.health(sidecar)).get("queued", 0) > 0 and h,
-                                120, "the restarted sidecar to buffer again")
+            during = wait_for("the restarted sidecar to buffer again",
+                              lambda: (h := lc.health(sidecar)).get("queued", 0) > 0 and h, 120)
             delivered = len(lc.read_http(peers.out, name))
             # The writer keeps writing all through the outage: nothing may arrive meanwhile.
-            wait_until(lambda: "writer done" in pod.logs(name), 600, "the writer")
+            wait_for("the writer", lambda: "writer done" in pod.logs(name), 600)
             assert len(lc.read_http(peers.out, name)) == delivered, "arrived while down"
         finally:
             peers.start("http-sink")
@@ -121,7 +121,7 @@ def _settled(read: Callable[[], dict[str, int]]) -> dict[str, int]:
         stable = now if now and now == previous[0] else None
         previous[0] = now
         return stable
-    return wait_until(same, 120, "the sidecar's counters to settle", interval=1.0)
+    return wait_for("the sidecar's counters to settle", same, 120, interval=1.0)
 
 
 def _drained(counters: dict[str, int], total: int) -> bool:
@@ -133,18 +133,18 @@ def _drained(counters: dict[str, int], total: int) -> bool:
 def test_full_buffer_blocks_or_drops_and_counts(peers: lc.Peers, when_full: str) -> None:
     lines = 10_000
     name = lc.unique(f"lc-{when_full}")
-    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
+    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
               "bufferSize": "1Mi", "whenFull": when_full}
     docs = _docs(name, values, lines_per_file=lines, rotate="none", pause=0.0)
     peers.stop("http-sink")
     try:
         with running(docs) as (pod,):
             sidecar = pod.container("log-collector")
-            wait_until(lambda: "writer done" in pod.logs(name), 60, "the writer")
+            wait_for("the writer", lambda: "writer done" in pod.logs(name), 60)
             # Settled: the sidecar read all it will read (block) or dropped the rest (drop).
             full = _settled(lambda: lc.health(sidecar))
             peers.start("http-sink")
-            wait_until(lambda: _drained(lc.health(sidecar), 3 * lines), 120, "the queue")
+            wait_for("the queue", lambda: _drained(lc.health(sidecar), 3 * lines), 120)
             after = lc.health(sidecar)
             records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 10, stall=3)
     finally:
@@ -165,7 +165,7 @@ def test_elasticsearch_bulk_from_a_bulk_url(peers: lc.Peers, runtime: Runtime) -
     ensure_images(["log-collector"], runtime)
     lines = 2_000
     name = lc.unique("lc-es")
-    docs = _docs(name, {"url": f"{peers.http_url(runtime.name)}/{name}-logs/_bulk"},
+    docs = _docs(name, {"url": f"{peers.http_url()}/{name}-logs/_bulk"},
                  lines_per_file=lines, rotate="none", pause=0.0)
     with running(docs, runtime=runtime):
         records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 60)

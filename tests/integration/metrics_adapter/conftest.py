@@ -16,7 +16,7 @@ if str(PEERS) not in sys.path:
     sys.path.insert(0, str(PEERS))
 
 import metrics_peers as mp  # noqa: E402
-from support import wait_until  # noqa: E402
+from support import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def prometheus(adapter_image: str,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[mp.Prometheus]:
     server = mp.Prometheus.start(tmp_path_factory.mktemp("prometheus"))
     try:
-        wait_until(server.ready, 60, "Prometheus to be ready")
+        wait_for("Prometheus to be ready", server.ready, 60)
         yield server
     finally:
         server.stop()

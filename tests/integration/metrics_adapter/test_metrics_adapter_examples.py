@@ -9,7 +9,7 @@ import metrics_peers as mp
 import yaml
 from metrics_peers import scraped, unique
 from pods import running, stack_documents
-from support import CATALOGUE, wait_until
+from support import CATALOGUE, wait_for
 
 EXAMPLES = CATALOGUE / "metrics-adapter" / "examples"
 README = CATALOGUE / "metrics-adapter" / "README.md"
@@ -33,8 +33,8 @@ def test_mariadb_example_with_the_readme_secret(prometheus: mp.Prometheus) -> No
     docs = [readme_secret(), *stack_documents(example("mariadb.stack.yaml", name), CATALOGUE)]
     with running(docs) as (pod,):
         scraped(prometheus, pod, 9104)
-        up = wait_until(lambda: prometheus.value(f'mysql_up{{pod="{name}"}}') == 1.0,
-                        60, "mysql_up 1 from the example")
+        up = wait_for("mysql_up 1 from the example",
+                      lambda: prometheus.value(f'mysql_up{{pod="{name}"}}') == 1.0, 60)
         # The monitoring user has only what the exporter needs.
         grants = pod.exec(name, "mariadb", "--socket=/run/mysqld/mysqld.sock", "-N", "-e",
                           "SHOW GRANTS FOR 'exporter'@'127.0.0.1'").stdout
@@ -53,8 +53,8 @@ def test_log_levels_example_with_its_mtail_program(prometheus: mp.Prometheus) ->
     with running(docs) as (pod,):
         scraped(prometheus, pod, 3903)
         query = f'checkout_failures_total{{pod="{name}"}}'
-        failures = wait_until(lambda: (v := prometheus.value(query)) is not None and v >= 3 and v,
-                              30, "3 failed checkouts counted")
+        failures = wait_for("3 failed checkouts counted",
+                            lambda: (v := prometheus.value(query)) is not None and v >= 3 and v, 30)
         errors = prometheus.value(f'log_lines_total{{pod="{name}",level="error"}}')
         lines = pod.exec(name, "wc", "-l", "/var/log/shop/error.log").stdout.split()[0]
     # Every error line is a failed checkout; Prometheus saw a moment of the file's growth.

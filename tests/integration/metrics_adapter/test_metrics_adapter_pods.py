@@ -8,7 +8,7 @@ from typing import Any
 import metrics_peers as mp
 from metrics_peers import scraped, secret, unique
 from pods import running, stack_documents
-from support import CATALOGUE, wait_until
+from support import CATALOGUE, wait_for
 
 
 def stack(name: str, app: dict[str, Any], values: dict[str, Any],
@@ -36,15 +36,16 @@ def test_redis_connected_clients_through_prometheus(prometheus: mp.Prometheus) -
     with running(docs) as (pod,):
         scraped(prometheus, pod, 9121)
         query = f'redis_connected_clients{{pod="{name}"}}'
-        before = wait_until(lambda: prometheus.value(query), 30, "redis_connected_clients")
+        before = wait_for("redis_connected_clients", lambda: prometheus.value(query), 30)
         # Three more clients that stay connected while Prometheus scrapes again.
         held = pod.exec(name, "sh", "-c",
                         'for i in 1 2 3; do (sleep 8 | REDISCLI_AUTH="$(cat '
                         '/etc/redis-auth/password)" redis-cli >/dev/null) & done; '
                         'sleep 0.5; REDISCLI_AUTH="$(cat /etc/redis-auth/password)" '
                         'redis-cli info clients | grep connected_clients', check=True)
-        during = wait_until(lambda: (v := prometheus.value(query)) is not None
-                             and v >= before + 3 and v, 30, "three more clients in Prometheus")
+        during = wait_for("three more clients in Prometheus",
+                          lambda: (v := prometheus.value(query)) is not None
+                             and v >= before + 3 and v, 30)
         assert prometheus.value(f'redis_up{{pod="{name}"}}') == 1.0
     assert "connected_clients" in held.stdout
     assert during >= before + 3
@@ -57,12 +58,13 @@ def test_nginx_accepts_move_with_requests(prometheus: mp.Prometheus) -> None:
     with running(docs) as (pod,):
         scraped(prometheus, pod, 9113)
         query = f'nginx_connections_accepted{{pod="{name}"}}'
-        before = wait_until(lambda: prometheus.value(query), 30, "nginx_connections_accepted")
+        before = wait_for("nginx_connections_accepted", lambda: prometheus.value(query), 30)
         pod.exec("metrics-adapter", "python3", "-c",
                  "import urllib.request as u\n"
                  "for _ in range(20): u.urlopen('http://127.0.0.1:8081/').read()")
-        after = wait_until(lambda: (v := prometheus.value(query)) is not None
-                            and v >= before + 20 and v, 30, "20 more accepted connections")
+        after = wait_for("20 more accepted connections",
+                         lambda: (v := prometheus.value(query)) is not None
+                            and v >= before + 20 and v, 30)
         assert prometheus.value(f'nginx_up{{pod="{name}"}}') == 1.0
     assert after >= before + 20
 
@@ -79,11 +81,11 @@ def test_logs_error_counter_equals_the_lines_written(prometheus: mp.Prometheus) 
                            CATALOGUE)
     with running(docs) as (pod,):
         scraped(prometheus, pod, 3903)
-        wait_until(lambda: "written" in pod.logs(name), 30, "the writer")
+        wait_for("the writer", lambda: "written" in pod.logs(name), 30)
         for level, n in counts.items():
             query = f'log_lines_total{{pod="{name}",level="{level}"}}'
-            got = wait_until(lambda q=query, n=n: prometheus.value(q) == n,
-                             30, f"{n} {level} lines in Prometheus")
+            got = wait_for(f"{n} {level} lines in Prometheus",
+                           lambda q=query, n=n: prometheus.value(q) == n, 30)
             assert got
 
 
@@ -108,21 +110,21 @@ def test_mariadb_up_and_queries_move(prometheus: mp.Prometheus) -> None:
             *stack_documents(stack(name, app, values, [{"name": "data", "emptyDir": {}}]),
                              CATALOGUE)]
     with running(docs) as (pod,):
-        wait_until(lambda: pod.exec(name, "mariadb-admin", socket, "ping",
-                                                 check=False).returncode == 0, 60, "MariaDB")
+        wait_for("MariaDB", lambda: pod.exec(name, "mariadb-admin", socket, "ping",
+                                                 check=False).returncode == 0, 60)
         sql_password = MYSQL_PASSWORD.replace("\\", "\\\\").replace("'", "''")
         pod.exec(name, "mariadb", socket, "-e",
                  f"CREATE USER 'exporter'@'127.0.0.1' IDENTIFIED BY '{sql_password}' "
                  "WITH MAX_USER_CONNECTIONS 3; "
                  "GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'127.0.0.1';")
         scraped(prometheus, pod, 9104)
-        up = wait_until(lambda: prometheus.value(f'mysql_up{{pod="{name}"}}')
-                         == 1.0, 30, "mysql_up 1")
+        up = wait_for("mysql_up 1", lambda: prometheus.value(f'mysql_up{{pod="{name}"}}')
+                         == 1.0, 30)
         query = f'mysql_global_status_commands_total{{pod="{name}",command="select"}}'
-        before = wait_until(lambda: prometheus.value(query), 30, "the select counter")
+        before = wait_for("the select counter", lambda: prometheus.value(query), 30)
         pod.exec(name, "mariadb", socket, "-e", "; ".join(["SELECT 1"] * 50))
-        after = wait_until(lambda: (v := prometheus.value(query)) is not None
-                            and v >= before + 50 and v, 30, "50 more selects")
+        after = wait_for("50 more selects", lambda: (v := prometheus.value(query)) is not None
+                            and v >= before + 50 and v, 30)
     assert up and after >= before + 50
 
 
@@ -140,11 +142,11 @@ def test_postgres_up_and_commits_move(prometheus: mp.Prometheus) -> None:
                              CATALOGUE)]
     with running(docs) as (pod,):
         scraped(prometheus, pod, 9187)
-        up = wait_until(lambda: prometheus.value(f'pg_up{{pod="{name}"}}') == 1.0, 60, "pg_up 1")
+        up = wait_for("pg_up 1", lambda: prometheus.value(f'pg_up{{pod="{name}"}}') == 1.0, 60)
         query = f'pg_stat_database_xact_commit{{pod="{name}",datname="postgres"}}'
-        before = wait_until(lambda: prometheus.value(query), 30, "the commit counter")
+        before = wait_for("the commit counter", lambda: prometheus.value(query), 30)
         pod.exec(name, "sh", "-c", "for i in $(seq 50); do echo 'SELECT 1;'; done | "
                  "psql -h /tmp -U postgres -q -o /dev/null")
-        after = wait_until(lambda: (v := prometheus.value(query)) is not None
-                            and v >= before + 50 and v, 30, "50 more commits")
+        after = wait_for("50 more commits", lambda: (v := prometheus.value(query)) is not None
+                            and v >= before + 50 and v, 30)
     assert up and after >= before + 50

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import wait_until
+from support import wait_for
 
 PEER_SCRIPT = Path(__file__).with_name("imds_peer.py")
 REPO = Path(__file__).resolve().parents[3]
@@ -52,7 +52,7 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10
             raise RuntimeError(f"process exited with {proc.returncode}: {out}")
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", port)) == 0
-    wait_until(listening, timeout, f"a listener on 127.0.0.1:{port}", interval=0.02)
+    wait_for(f"a listener on 127.0.0.1:{port}", listening, timeout, interval=0.02)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -120,7 +120,7 @@ class Adapter:
         return result
 
     def wait_ready(self, timeout: float = 10.0) -> None:
-        wait_until(lambda: self.get("/readyz")[0] == 200, timeout, "the adapter's /readyz")
+        wait_for("the adapter's /readyz", lambda: self.get("/readyz")[0] == 200, timeout)
 
 
 def start_adapter(*args: str, env: dict[str, str] | None = None) -> Adapter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PYTHON_IMAGE = "localhost/python3-debian:3.11-bookworm"
-PEER_POD = "imds-peers"
+# One per test process: two suites on one machine (worktrees share the engines) must not
+# replace each other's session-long peers.
+PEER_POD = f"imds-peers-{os.getpid()}"
 # Inside the peers' own pod; never published on the host (pods reach it by its IP).
 PEER_PORTS = {"aws": 22901, "aliyun": 22902, "gcp": 22903, "azure": 22904, "openstack": 22905,
               "qingcloud": 22906}

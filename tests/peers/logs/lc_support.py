@@ -61,14 +61,15 @@ class Peers:
     def start(self, service: str) -> None:
         podman("start", self.containers[service])
 
-    def http_url(self, runtime: str) -> str:
-        """The HTTP sink as a pod on `runtime` reaches it: by name on podman's network, by
-        address from Docker's (it does not know podman's DNS)."""
-        if runtime == "podman":
-            return HTTP_URL
-        address = podman("inspect", self.containers["http-sink"], "--format",
-                         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
-        return f"http://{address.stdout.strip()}:23002"
+    def address(self, service: str) -> str:
+        """A server's IP. Pods use it rather than the compose name: Docker pods do not know
+        podman's DNS, and a second test suite on the machine (worktrees share podman's
+        network) would answer to the same name."""
+        return podman("inspect", self.containers[service], "--format",
+                      "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").stdout.strip()
+
+    def http_url(self) -> str:
+        return f"http://{self.address('http-sink')}:23002"
 
 
 def unique(prefix: str) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pods import RunningPod
-from support import wait_until
+from support import wait_for
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -132,5 +132,5 @@ def secret(name: str, files: dict[str, str]) -> dict[str, Any]:
 def scraped(prometheus: Prometheus, pod: RunningPod, port: int) -> None:
     """Point Prometheus at the pod's metrics port and wait for its first good scrape."""
     prometheus.scrape(pod.name, pod.ip, port)
-    wait_until(lambda: prometheus.target_health(pod.name) == "up",
-               60, f"Prometheus to scrape {pod.name}")
+    wait_for(f"Prometheus to scrape {pod.name}",
+             lambda: prometheus.target_health(pod.name) == "up", 60)
