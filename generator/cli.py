@@ -18,9 +18,13 @@ from .kinds import GENERATED
 from .output import one_line, paint
 from .versions import DEFAULT_K8S_VERSION
 
+HELP = ("Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them.\n\n"
+        "Installing the package also installs the kubectl plugin kubectl-pattern: with it on "
+        "PATH, `kubectl pattern COMMAND` is `pattern COMMAND` (e.g. kubectl pattern list).")
+
 app = typer.Typer(
     name="pattern",
-    help="Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them.",
+    help=HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -45,7 +49,7 @@ def _main(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    """Kubernetes sidecar patterns: generate pods with sidecars, inject them, run them."""
+    """Kubernetes sidecar patterns (the help is HELP)."""
 
 
 @app.command("list")
@@ -138,7 +142,7 @@ OutputFormat = Annotated[str | None, _opt(
 OutputFile = Annotated[Path | None, _opt(
     "--output-file", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
 ForceOption = Annotated[bool, _opt(
-    "--force", help="Replace --output-file even if pattern generate did not write it.")]
+    "--force", help="Replace --output-file (or --output-dir) even if pattern did not write it.")]
 
 
 def _output_file(output: str | None, output_file: Path | None) -> tuple[Path | None, list[str]]:
@@ -316,8 +320,17 @@ def inject(
     k8s_version: K8sVersionOption = None,
     sidecar_mode: SidecarModeOption = None,
     image_registry: RegistryOption = None,
-    output: OutputFormat = None,
+    target: Annotated[str | None, _opt(
+        "--target", "-t", metavar="KIND/NAME",
+        help="Inject only this workload (KIND/NAME or KIND/NAMESPACE/NAME).")] = None,
+    output: Annotated[str | None, _opt(
+        "--output", "-o", metavar="FORMAT",
+        help="yaml (the injected stream) or kustomize-component (a folder, --output-dir, with "
+        "a kustomize Component that injects the --target workload). The old `-o FILE` still "
+        "works, deprecated: use --output-file.")] = None,
     output_file: OutputFile = None,
+    output_dir: Annotated[Path | None, _opt(
+        "--output-dir", metavar="DIR", help="The folder of -o kustomize-component.")] = None,
     force: ForceOption = False,
     validate: ValidateOption = True,
     catalogue: CatalogueOption = None,
@@ -337,18 +350,30 @@ def inject(
         | kubectl apply -f -
       pattern inject -f k8s/ --with sync=git-sync --set sync.repo=https://example.org/s.git \\
         --container web --output-file injected.yaml
+      pattern inject -f base/ --with log-collector --target Deployment/shop \\
+        -o kustomize-component --output-dir components/logs
     """
-    from .commands import InjectRequest, inject_manifests
+    from .commands import InjectRequest, inject_component, inject_manifests
 
-    target, deprecated = _output_file(output, output_file)
-
-    text, notes = inject_manifests(InjectRequest(
+    request = InjectRequest(
         files=file or [],
         sidecars=_sidecar_flags(with_, set_, volume, container, k8s_version, sidecar_mode,
                                 image_registry),
-        validate=validate, catalogue=catalogue,
-    ))
-    _emit(text, deprecated + notes, target, force=force, inputs=file or [])
+        validate=validate, catalogue=catalogue, target=target,
+    )
+    if output == "kustomize-component":
+        if output_file is not None:
+            raise UsageError("-o kustomize-component writes a folder: give it with --output-dir")
+        paths, notes = inject_component(request, output_dir, force=force)
+        _notes(notes)
+        for path in paths:
+            typer.echo(f"wrote {path}", err=True)
+        return
+    if output_dir is not None:
+        raise UsageError("--output-dir is the folder of -o kustomize-component")
+    written, deprecated = _output_file(output, output_file)
+    text, notes = inject_manifests(request)
+    _emit(text, deprecated + notes, written, force=force, inputs=file or [])
 
 
 @app.command()
@@ -370,6 +395,71 @@ def uninject(
 
     text, notes = uninject_manifests(file or [])
     _emit(text, deprecated + notes, target, force=force, inputs=file or [])
+
+
+@app.command("diagram")
+def diagram_(
+    file: Annotated[str | None, typer.Argument(
+        help="Manifest or stack file ('-' reads stdin).")] = None,
+    stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
+                                           help="A stack file (same as the argument).")] = None,
+    output: Annotated[str | None, _opt(
+        "--output", "-o", metavar="FORMAT",
+        help="svg (default) or png; without it, the suffix of --output-file.")] = None,
+    output_file: OutputFile = None,
+    force: ForceOption = False,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Draw each pod: containers in start order, shared volumes with mount paths, ports and
+    the Services that select it (Graphviz).
+
+    \b
+    Examples:
+      pattern diagram shop.yaml --output-file shop.svg
+      pattern generate -f stack.yaml | pattern diagram - -o png --output-file pod.png
+    """
+    from .commands import diagram
+    from .diagram import SVG_MARKER
+
+    path = file or stack_file
+    if path is None:
+        raise UsageError("give a manifest or stack file (or '-' for stdin)")
+    fmt = output or (output_file.suffix.lstrip(".").lower() if output_file else "svg")
+    data = diagram(path, fmt, catalogue)
+    if output_file is None:
+        if fmt != "svg":
+            raise UsageError(f"-o {fmt}: write it to a file with --output-file")
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    from .yamlio import write_output
+
+    write_output(output_file, data, force=force, inputs=[path], marker=SVG_MARKER,
+                 writer="pattern diagram")
+    typer.echo(f"wrote {output_file}", err=True)
+
+
+@app.command()
+def krm(
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Run as a KRM function: a ResourceList on stdin, injected per its functionConfig.
+
+    The functionConfig is apiVersion sidecar-patterns.io/v1alpha1, kind Inject, with spec
+    sidecars (as in a stack file), and optionally target {kind, name, namespace}, container,
+    k8sVersion, sidecarMode and imageRegistry. The ResourceList goes to stdout with results;
+    an error is a result with severity error and exit code 1.
+
+    \b
+    Example:
+      kpt fn eval --exec "pattern krm" --fn-config inject.yaml
+    """
+    from .catalogue import Catalogue
+    from .krm import run as run_function
+
+    answer = run_function(sys.stdin.read(), Catalogue(catalogue))
+    sys.stdout.write(answer.text)
+    if answer.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -551,13 +641,13 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-def main() -> None:
+def main(prog_name: str = "pattern") -> None:
     """Console entry point: user errors, and usage errors click finds, become one line on
     stderr and an exit code."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
     try:
-        code = app(prog_name="pattern", standalone_mode=False)
+        code = app(prog_name=prog_name, standalone_mode=False)
     except NoArgsIsHelpError as error:
         error.show()
         sys.exit(error.exit_code)
@@ -573,3 +663,8 @@ def main() -> None:
     except BrokenPipeError:
         sys.exit(141)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def kubectl_main() -> None:
+    """`kubectl-pattern`, which kubectl runs for `kubectl pattern ...` (a plugin on PATH)."""
+    main("kubectl pattern")

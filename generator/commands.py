@@ -270,21 +270,51 @@ class InjectRequest:
     sidecars: SidecarFlags
     validate: bool = True
     catalogue: Path | None = None
+    target: str | None = None
 
 
-def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
-    """The injected stream and the notes for stderr (skips, warnings, a summary)."""
-    from .inject import inject
+def _inject_parts(request: InjectRequest) -> tuple[Any, Any, list[Any], Any]:
+    """The checked options, the target (if any), the parsed inputs and the catalogue."""
+    from .inject import Target
     from .manifests import read_sources
     from .stack import options_from_flags
 
     options = options_from_flags(request.sidecars)
     if not options.requests:
         raise UsageError("name the sidecars to inject with --with PATTERN")
-    result = inject(read_sources(request.files), options, Catalogue(request.catalogue))
+    target = Target.parse(request.target) if request.target is not None else None
+    return options, target, read_sources(request.files), Catalogue(request.catalogue)
+
+
+def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
+    """The injected stream and the notes for stderr (skips, warnings, a summary)."""
+    from .inject import inject
+
+    options, target, sources, catalogue = _inject_parts(request)
+    result = inject(sources, options, catalogue, target)
     if request.validate:
         check_output(result.written, options.k8s_version)
     return result.text, result.notes
+
+
+def inject_component(request: InjectRequest, folder: Path | None, *,
+                     force: bool) -> tuple[list[Path], list[str]]:
+    """`inject -o kustomize-component`: the component's files written into `folder`."""
+    from .component import MARKER, kustomize_component
+    from .yamlio import write_folder
+
+    if request.target is None:
+        raise UsageError("-o kustomize-component: name the workload with --target KIND/NAME")
+    if folder is None:
+        raise UsageError("-o kustomize-component: name the component's folder with --output-dir "
+                         "DIR")
+    options, target, sources, catalogue = _inject_parts(request)
+    component = kustomize_component(sources, options, catalogue, target)
+    if request.validate:
+        check_output(component.written, options.k8s_version)
+    paths = write_folder(folder, component.files, marker=MARKER, force=force,
+                         inputs=request.files)
+    return paths, component.notes
 
 
 def uninject_manifests(files: list[str]) -> tuple[str, list[str]]:
@@ -299,3 +329,14 @@ def new_pattern(name: str, *, image: str | None, root: Path | None) -> list[Path
     from .scaffold import new_pattern as scaffold
 
     return scaffold(name, image=image, root=root)
+
+
+# ---------------------------------------------------------------- diagram
+
+def diagram(path: str, fmt: str, root: Path | None) -> bytes:
+    """The pods of a manifest or stack file drawn as SVG or PNG."""
+    from .diagram import render
+
+    if fmt not in {"svg", "png"}:
+        raise UsageError(f"{fmt!r}: diagrams are svg or png")
+    return render(load_runnable(path, root), fmt)

@@ -12,6 +12,7 @@ replace old ones in place.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -498,18 +499,70 @@ def _injected_objects(slots: list[Slot]) -> dict[str, list[Slot]]:
     return found
 
 
+@dataclass(frozen=True)
+class Target:
+    """`--target KIND/NAME` or `KIND/NAMESPACE/NAME`: the one workload to inject."""
+
+    kind: str
+    name: str
+    namespace: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Target:
+        parts = text.split("/")
+        known = ", ".join(kinds.KINDS)
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UsageError(f"--target {text!r}: expected KIND/NAME or KIND/NAMESPACE/NAME, "
+                             "e.g. Deployment/shop")
+        if parts[0] not in kinds.KINDS:
+            raise UsageError(f"--target {text!r}: {parts[0]!r} is not a pod-bearing kind "
+                             f"({known})")
+        for part, what in zip(parts[1:], ("namespace", "name")[3 - len(parts):], strict=True):
+            if not _OBJECT_NAME.fullmatch(part):
+                raise UsageError(f"--target {text!r}: {part!r} is not a valid {what}")
+        return cls(parts[0], parts[-1], parts[1] if len(parts) == 3 else None)
+
+    def __str__(self) -> str:
+        middle = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{middle}{self.name}"
+
+    def matches(self, obj: dict[str, Any]) -> bool:
+        kind, namespace, name = object_key(obj)
+        return pod_template(obj) is not None and (kind, name) == (self.kind, self.name) and (
+            self.namespace is None or namespace == self.namespace)
+
+    def find(self, found: list[Slot]) -> Slot:
+        """The one slot the target names; one error line when it is not there or ambiguous."""
+        hits = [s for s in found if self.matches(s.obj)]
+        if len(hits) > 1:
+            where = ", ".join(owner_text(s.obj) for s in hits)
+            raise InjectError(f"--target {self}: matches {len(hits)} objects ({where}); name "
+                              "the namespace too, KIND/NAMESPACE/NAME")
+        if not hits:
+            have = ", ".join(owner_text(s.obj) for s in found
+                             if pod_template(s.obj) is not None) or "none"
+            raise InjectError(f"--target {self}: not in the input (its pod-bearing objects: "
+                              f"{have})")
+        return hits[0]
+
+
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
 def _summary(verb: str, count: int, total: int) -> str:
     return f"{verb} {count} of {total} pod-bearing object(s)"
 
 
 def inject(sources: list[list[Document]], options: SidecarOptions,
-           catalogue: Catalogue) -> Result:
-    """Inject into every pod-bearing object of the parsed inputs; the output stream."""
+           catalogue: Catalogue, target: Target | None = None) -> Result:
+    """Inject into every pod-bearing object of the parsed inputs (or only the target's); the
+    output stream."""
     if not options.requests:
         raise UsageError("name the sidecars to inject with --with PATTERN")
     for request in options.requests:
         catalogue.get(request.pattern)  # an unknown name is one error, not one per document
     found = [s for documents in sources for s in slots(documents)]
+    chosen = target.find(found) if target else None
     ours = _injected_objects(found)
     taken = {object_key(s.obj) for s in found
              if OWNER_ANNOTATION not in annotations_of(metadata_of(s.obj))}
@@ -518,7 +571,7 @@ def inject(sources: list[list[Document]], options: SidecarOptions,
     produced: dict[tuple[str, str, str], str] = {}  # objects made in this run, and for whom
     injected = total = 0
     for slot in found:
-        if pod_template(slot.obj) is None:
+        if pod_template(slot.obj) is None or (chosen is not None and slot is not chosen):
             continue
         total += 1
         outcome = inject_object(slot, options, catalogue, taken)

@@ -256,20 +256,26 @@ def dump_documents(documents: list[Any]) -> str:
     return "---\n".join(parts)
 
 
-def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> None:
+def _output_status(path: Path, option: str = "--output-file") -> os.stat_result | None:
+    """What is at the output path now (not following a symlink), or None."""
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise PatternError(f"{option} {path}: {error.strerror}") from None
+
+
+def write_output(path: Path, text: str | bytes, *, force: bool, inputs: list[str],
+                 marker: str = HEADER, writer: str = "pattern generate") -> None:
     """Write a command's result to `--output-file FILE` atomically, never losing what the user
     has: never an input file, never through or over a symlink, FIFO or device, and a regular
-    file only when `pattern generate` wrote it (its header line) or with --force."""
+    file only when `writer` wrote it (its `marker` line) or with --force."""
     for given in inputs:
         if given != "-" and _reads(Path(given), path):
             raise UsageError(f"--output-file {path}: is also an input ({given}); write the "
                              "result elsewhere")
-    try:
-        status = path.lstat()
-    except FileNotFoundError:
-        status = None
-    except OSError as error:
-        raise PatternError(f"--output-file {path}: {error.strerror}") from None
+    status = _output_status(path)
     if status is not None:
         if stat.S_ISDIR(status.st_mode):
             raise UsageError(f"--output-file {path}: is a directory")
@@ -279,9 +285,9 @@ def write_output(path: Path, text: str, *, force: bool, inputs: list[str]) -> No
         if not force:
             with path.open(encoding="utf-8", errors="replace") as handle:
                 first = handle.readline()
-            if first != HEADER.splitlines(keepends=True)[0]:
-                raise PatternError(f"--output-file {path}: exists and was not written by pattern "
-                                   "generate; pass --force to replace it")
+            if first.rstrip("\r\n") != marker.splitlines()[0]:
+                raise PatternError(f"--output-file {path}: exists and was not written by "
+                                   f"{writer}; pass --force to replace it")
     try:
         write_atomically(path, text)
     except OSError as error:
@@ -299,13 +305,13 @@ def _reads(given: Path, target: Path) -> bool:
         return False
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | bytes) -> None:
     """Write a file so readers see the old or the new content, never a half-written one."""
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         if path.exists():
@@ -328,3 +334,49 @@ def iter_mappings(documents: list[Any]) -> Iterator[tuple[int, dict[str, Any]]]:
                     yield index, item
         elif isinstance(doc, dict):
             yield index, doc
+
+
+def write_folder(path: Path, files: dict[str, str], *, marker: str, force: bool,
+                 inputs: list[str]) -> list[Path]:
+    """Write a command's result as the files of `--output-dir DIR`, each atomically, with the output
+    rules of `write_output`: never into an input, never through or over a symlink, FIFO or
+    device; a folder that has files only when our `marker` line heads its `kustomization.yaml`
+    (or with --force), and a file of it only when the marker heads it (or with --force). Files
+    a previous run wrote (the marker) that this one does not are removed. Returns the paths."""
+    for given in inputs:
+        if given != "-" and Path(given).resolve().is_relative_to(path.resolve()):
+            raise UsageError(f"--output-dir {path}: holds the input {given}")
+    status = _output_status(path, "--output-dir")
+    if status is not None and not stat.S_ISDIR(status.st_mode):
+        raise UsageError(f"--output-dir {path}: is not a folder (a file, symlink, FIFO or device "
+                         "is never written through or replaced)")
+    present = {p.name: p for p in path.iterdir()} if status is not None else {}
+
+    def ours(file: Path) -> bool:
+        with file.open(encoding="utf-8", errors="replace") as handle:
+            return handle.readline() == marker + "\n"
+
+    for name, file in present.items():
+        if name in files and not stat.S_ISREG(file.lstat().st_mode):
+            raise UsageError(f"--output-dir {path}: {name} is not a regular file (a symlink, FIFO "
+                             "or device is never written through or replaced)")
+    head = present.get("kustomization.yaml")
+    if present and not force and not (head is not None and head.is_file() and ours(head)):
+        raise PatternError(f"--output-dir {path}: exists and holds files pattern did not write; "
+                           "pass --force to write into it")
+    for name, file in present.items():
+        if name in files and not force and not ours(file):
+            raise PatternError(f"--output-dir {path}: {name} exists and was not written by "
+                               "pattern; pass --force to replace it")
+    written: list[Path] = []
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            write_atomically(path / name, text)
+            written.append(path / name)
+        for name, file in present.items():
+            if name not in files and stat.S_ISREG(file.lstat().st_mode) and ours(file):
+                file.unlink()
+    except OSError as error:
+        raise PatternError(f"--output-dir {path}: cannot write: {error.strerror}") from None
+    return written

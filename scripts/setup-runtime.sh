@@ -35,7 +35,7 @@ FORCE_IMAGES=${FORCE_IMAGES:-0}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(podman runc conmon catatonit netavark aardvark-dns iptables debootstrap busybox-static
-  curl git ca-certificates shellcheck openssh-client rsync openssl lftp)
+  curl git ca-certificates shellcheck openssh-client rsync openssl lftp graphviz)
 CONF=/etc/containers/containers.conf
 DEBIAN_LOCAL=localhost/debian-debootstrap:bookworm-slim
 DEBIAN_ALIAS=docker.io/library/debian:bookworm-slim

@@ -153,8 +153,9 @@ class Docker(EngineCommandLine):
             [(c["name"], p) for c in spec["containers"] for p in c.get("ports") or []]
         for _, port in published:
             protocol = str(port.get("protocol", "TCP")).lower()
-            command += ["-p", f"{port.get('hostIP', '127.0.0.1')}:{port['hostPort']}:"
-                        f"{port['containerPort']}/{protocol}"]
+            ip = str(port.get("hostIP", "127.0.0.1"))
+            ip = f"[{ip}]" if ":" in ip else ip  # an IPv6 address, as -p wants it
+            command += ["-p", f"{ip}:{port['hostPort']}:{port['containerPort']}/{protocol}"]
         if published:
             say(f"translate: {plan.name}: docker: ports of "
                 f"{', '.join(sorted({c for c, _ in published}))} published on the infra "

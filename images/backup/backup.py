@@ -6,6 +6,11 @@
   backup restore   restore --restore-snapshot into --data-dir if it is empty; exit 1 on error
   backup check     open the repository (create it with --init); exit 1 if it cannot
 
+With --dump-arg items (or --dump-command, a JSON array; an argv, no shell), each run also
+streams that command's output (e.g. mariadb-dump over 127.0.0.1) into a snapshot of its own,
+/--dump-name, with `restic backup --stdin`. A dump that exits non-zero fails the run, and the
+snapshot restic made of its partial output is forgotten at once: no partial "success".
+
 Every run first unlocks stale locks only (`restic unlock` removes locks of dead processes on
 this host and locks older than 30 minutes, never a live one), snapshots under a stable
 --host (retention groups by host and paths), and counts: a snapshot that restic could not
@@ -52,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
     flag("--restore", "false", "run: restore into an empty --data-dir before the first snapshot")
     flag("--restore-snapshot", "latest", "the snapshot to restore: latest or an id")
     flag("--timeout", "6h", "time limit of one restic command")
+    flag("--dump-command", None, 'a JSON array, e.g. ["mariadb-dump", "--all-databases"]')
+    p.add_argument("--dump-arg", action="append", default=[], metavar="ITEM",
+                   help="the dump command as argv, one item per flag, written --dump-arg=ITEM "
+                        "(so items may start with -); instead of --dump-command")
+    flag("--dump-name", "dump.sql", "the file name the dump has in its snapshot")
     for period in RETENTION:
         flag(f"--keep-{period}", None, f"retention: restic forget --keep-{period} N")
     return p
@@ -113,11 +123,18 @@ def snapshot(args: argparse.Namespace) -> job.Result:
     }
     log(f"snapshot {summary.get('snapshot_id')} of {args.data_dir}: "
         f"{summary.get('total_files_processed')} files, {summary.get('data_added')} bytes new")
+    paths = [args.data_dir]
+    if args.dump_command:
+        dumped = dump(args)
+        facts.update(dumped.facts)
+        counts.update(dumped.counts)
+        if not dumped.ok:
+            return job.Result(False, dumped.error, facts, counts)
+        paths.append("/" + args.dump_name)
     keep = [a for period in RETENTION if getattr(args, f"keep_{period}")
             for a in (f"--keep-{period}", getattr(args, f"keep_{period}"))]
-    if keep:
-        forgot = restic(args, "forget", "--prune", "--host", args.host, "--path", args.data_dir,
-                        *keep)
+    for path in paths if keep else []:
+        forgot = restic(args, "forget", "--prune", "--host", args.host, "--path", path, *keep)
         if forgot.returncode != 0:
             return job.Result(False, f"retention failed: {_said(forgot)}", facts, counts)
     listed = restic(args, "snapshots", "--json", "--host", args.host, "--path", args.data_dir)
@@ -125,6 +142,42 @@ def snapshot(args: argparse.Namespace) -> job.Result:
         facts["snapshotsKept"] = len(json.loads(listed.stdout or "[]"))
     facts["lastDurationSeconds"] = round(time.monotonic() - started, 3)
     return job.Result(True, "", facts, counts)
+
+
+def dump(args: argparse.Namespace) -> job.Result:
+    """The dump command's output as a snapshot of its own; forgotten if the command failed."""
+    command = json.loads(args.dump_command)
+    try:
+        producer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as exc:
+        return job.Result(False, f"dump command {command[0]!r} cannot run: {exc}",
+                          counts={"dumpsFailed": 1})
+    assert producer.stdout is not None and producer.stderr is not None
+    proc = subprocess.run(["restic", "-q", "backup", "--json", "--host", args.host, "--stdin",
+                           "--stdin-filename", args.dump_name], stdin=producer.stdout,
+                          capture_output=True, text=True, check=False,
+                          timeout=seconds(args.timeout))
+    producer.stdout.close()
+    said = producer.stderr.read().decode(errors="replace").strip().splitlines()
+    code = producer.wait()
+    summary: dict[str, object] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{") and '"summary"' in line:
+            summary = json.loads(line)
+    if code != 0:
+        if summary.get("snapshot_id"):
+            restic(args, "forget", str(summary["snapshot_id"]))
+        why = said[-1] if said else f"exit {code}"
+        return job.Result(False, f"dump failed (exit {code}): {why}; its snapshot was removed",
+                          counts={"dumpsFailed": 1})
+    if proc.returncode != 0 or not summary:
+        return job.Result(False, f"dump snapshot failed: {_said(proc)}",
+                          counts={"dumpsFailed": 1})
+    log(f"dump snapshot {summary.get('snapshot_id')}: {summary.get('total_bytes_processed')} "
+        f"bytes of {command[0]}")
+    return job.Result(True, "", {"lastDumpId": summary.get("snapshot_id"),
+                                 "lastDumpBytes": summary.get("total_bytes_processed")},
+                      {"dumps": 1})
 
 
 def restore(args: argparse.Namespace) -> int:
@@ -158,11 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds(args.interval)
         seconds(args.timeout)
         int(args.max_failures)
+        if args.dump_arg:
+            args.dump_command = json.dumps(args.dump_arg)
+        if args.dump_command:
+            command = json.loads(args.dump_command)
+            if not command or not all(isinstance(c, str) for c in command):
+                raise ValueError("--dump-command must be a JSON array of strings")
         for period in RETENTION:
             value = getattr(args, f"keep_{period}")
             if value is not None and int(value) < 1:
                 raise ValueError(f"--keep-{period} must be at least 1")
-    except ValueError as exc:
+    except ValueError as exc:  # json.JSONDecodeError is one
         log(f"error: {exc}")
         return EXIT_USAGE
     if not args.host:

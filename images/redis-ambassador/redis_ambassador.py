@@ -11,11 +11,13 @@ puts the list in the pod spec, so a change rolls the pod).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import signal
 import sys
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 
 import engine_supervisor as supervisor
 from sidecar_common import ConfigError, add_flag
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     flag("--server-retry-timeout-ms", "30000", "how long an ejected server stays out")
     flag("--server-failure-limit", "2", "failures in a row that eject a server")
     flag("--server-connections", "1", "connections to each server")
+    flag("--password-file", None, "file (Secret) whose first line is the servers' password; "
+         "the app must then AUTH with it too")
     flag("--stats-port", "22222", "nutcracker's JSON stats port (on 127.0.0.1)")
     flag("--log-level", "5", "nutcracker verbosity 0-11")
     flag("--state-dir", "/tmp/redis-ambassador", "where nutcracker.yml and the pid file live")
@@ -72,6 +76,16 @@ def parse_servers(text: str | None) -> list[tuple[str, int, int]]:
             raise ConfigError(f"--servers: {host}:{port} is listed twice")
         servers.append((host, port, weight))
     return servers
+
+
+def read_password(path: str) -> str:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"--password-file {path}: {exc.strerror}") from None
+    if not lines or not lines[0] or not lines[0].isprintable():
+        raise ConfigError(f"--password-file {path}: the first line must be the password")
+    return lines[0]
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
@@ -113,6 +127,8 @@ def nutcracker_config(args: argparse.Namespace) -> str:
     eject = str(args.auto_eject).lower()
     if eject not in ("true", "false"):
         raise ConfigError(f"--auto-eject {args.auto_eject!r}: expected true or false")
+    if args.password_file:
+        lines.append(f"  redis_auth: {json.dumps(read_password(args.password_file))}")
     lines += [
         f"  auto_eject_hosts: {eject}",
         "  server_retry_timeout: "

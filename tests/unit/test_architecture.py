@@ -17,11 +17,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "shipped", "versions", "output", "schema", "yamlio"}),
     ("model", {"catalogue", "kinds", "values", "rules", "render"}),
     ("pipeline", {"sidecars", "stack", "workloads", "compose", "manifests", "inject",
-                  "validate"}),
+                  "component", "krm", "validate"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
                  "runner.engines", "runner.cli_engine"}),
-    ("commands", {"generate", "docs", "scaffold", "commands"}),
+    ("commands", {"generate", "docs", "scaffold", "commands", "diagram"}),
     ("surface", {"cli", "__main__", "__init__"}),
 ]
 

@@ -252,7 +252,8 @@ NOT_STACK_FIELDS = {
     "schema", "--app-command": "split like a shell would, any text", "--post-start": "any "
     "shell command", "--pre-stop": "any shell command", "--output": "the output format",
     "--output-file": "where to write", "--force": "a switch", "--validate": "a switch",
-    "--catalogue": "a folder", "--help": "help",
+    "--catalogue": "a folder", "--help": "help", "--target": "a workload of the input "
+    "(inject.Target checks it)", "--output-dir": "where to write the component",
 }
 
 

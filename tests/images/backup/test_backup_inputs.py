@@ -35,8 +35,15 @@ def test_a_stable_host_the_password_as_a_file_and_retention_flags() -> None:
         "BACKUP_HOST": "shop", "BACKUP_INIT": "true", "BACKUP_RESTORE_SNAPSHOT": "latest",
         "BACKUP_INTERVAL": "1h", "BACKUP_MAX_FAILURES": "2", "BACKUP_HTTP_BIND": "0.0.0.0:8735",
         "BACKUP_RESTORE": "false", "BACKUP_KEEP_LAST": "3", "BACKUP_KEEP_DAILY": "7",
-        "BACKUP_KEEP_WEEKLY": "4"}
-    assert "envFrom" not in container
+        "BACKUP_KEEP_WEEKLY": "4", "BACKUP_DUMP_NAME": "dump.sql"}
+    assert "envFrom" not in container and "args" not in container
+
+
+def test_the_dump_command_is_an_argv_of_flags_no_shell() -> None:
+    hostile = "--result-file=/tmp/x; rm -rf / $(id) `id`"
+    container = sidecar({"dumpCommand": ["mariadb-dump", "--host=127.0.0.1", hostile]})
+    assert container["args"] == ["run", "--dump-arg=mariadb-dump", "--dump-arg=--host=127.0.0.1",
+                                 f"--dump-arg={hostile}"]
 
 
 def test_local_uses_the_repository_volume_and_credentials_come_from_a_secret() -> None:

@@ -88,3 +88,18 @@ def test_bad_server_lists_are_one_line_errors(tmp_path: Path, servers: str,
                           env={**os.environ, **env, "PYTHONPATH": path})
     assert done.returncode == 2
     assert done.stderr.strip() == f"redis-ambassador: error: --servers: {message}"
+
+
+def test_a_password_with_quotes_reaches_redis_auth_intact(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text('p"w: {x}\\ #1\nsecond line is ignored\n')
+    env = {**example_env("redis-ambassador.passwordSecret=cache-pw"),
+           "REDIS_AMBASSADOR_PASSWORD_FILE": str(secret)}
+    done = render(env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    pool = yaml.safe_load(done.stdout)["ambassador"]
+    assert pool["redis_auth"] == 'p"w: {x}\\ #1' and "second" not in done.stdout
+    secret.write_text("\n")
+    done = render(env, tmp_path)
+    assert done.returncode != 0
+    assert f"--password-file {secret}: the first line must be the password" in done.stderr

@@ -5,6 +5,7 @@ predicted with twemproxy's own ketama + fnv1a_64 algorithm, written out below.""
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import shutil
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, wait_until
+from support import CATALOGUE, free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ambassador_images")]
 
@@ -56,13 +57,15 @@ def shard_of(key: str, continuum: tuple[list[int], list[int]]) -> int:
 @dataclass
 class Shard:
     port: int
+    password: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        auth = ["--requirepass", self.password] if self.password else []
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "warning"], stdout=subprocess.DEVNULL)
-        wait_until(lambda: self.cli("PING") == "PONG", 30, f"redis-server on {self.port}")
+             "--appendonly", "no", "--loglevel", "warning", *auth], stdout=subprocess.DEVNULL)
+        wait_for(f"redis-server on {self.port}", lambda: self.cli("PING") == "PONG", 30)
 
     def stop(self) -> None:
         assert self.proc is not None
@@ -70,8 +73,9 @@ class Shard:
         self.proc.wait(timeout=10)
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True,
-                              text=True, timeout=30, check=False)
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
+        done = subprocess.run(["redis-cli", "-p", str(self.port), *auth, *args],
+                              capture_output=True, text=True, timeout=30, check=False)
         return done.stdout.strip()
 
     def stored(self) -> set[str]:
@@ -104,9 +108,10 @@ class Ambassador:
     port: int
     app: str
 
-    def redis(self, *commands: str) -> list[str]:
+    def redis(self, *commands: str, password: str | None = None) -> list[str]:
         """Commands sent by the app's own redis-cli to localhost, one reply line each."""
-        script = f'printf "%s\\n" "$@" | redis-cli -p {self.port}'
+        auth = f" --no-auth-warning -a '{password}'" if password else ""
+        script = f'printf "%s\\n" "$@" | redis-cli -p {self.port}{auth}'
         done = self.pod.exec(self.app, "sh", "-c", script, "sh", *commands, timeout=120)
         return done.stdout.splitlines()
 
@@ -115,7 +120,9 @@ def example(name: str, shards: list[Shard], **values: Any) -> dict[str, Any]:
     stack: dict[str, Any] = yaml.safe_load((EXAMPLE / "cache-shards.stack.yaml").read_text())
     stack["metadata"]["name"] = name
     stack["spec"]["kind"] = "Pod"
-    stack["spec"]["pod"] = {"hostNetwork": True}
+    stack["spec"]["pod"]["hostNetwork"] = True
+    # The example's probe asks port 6379; on the host network the test picks a free one.
+    stack["spec"]["app"]["readinessProbe"]["exec"]["command"][4] = str(values["port"])
     sidecar = stack["spec"]["sidecars"][0]["values"]
     sidecar.update(servers=[f"127.0.0.1:{s.port}:1" for s in shards], **values)
     return stack
@@ -172,8 +179,8 @@ def test_a_stopped_shard_is_ejected_and_returns_after_the_retry_timeout(
     assert set(owned[1:200]) <= elsewhere
     # After RETRY_MS the shard is tried again; once it is back its keys go to it again.
     shards[2].start()
-    wait_until(lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
-               and owned[300] in shards[2].stored(), RETRY_MS / 1000 * 5, "the shard's return")
+    wait_for("the shard's return", lambda: ambassador.redis(f"SET {owned[300]} back") == ["OK"]
+             and owned[300] in shards[2].stored(), RETRY_MS / 1000 * 5)
     assert ambassador.redis(*(f"SET {key} back" for key in owned[301:400])) == ["OK"] * 99
     assert set(owned[301:400]) <= shards[2].stored()
 
@@ -195,3 +202,27 @@ def test_without_auto_eject_a_down_shards_keys_fail_fast_and_the_others_work(
             assert all(r != "OK" for r in replies), replies
         assert store.redis(*(f"SET {key} x" for key in owned[0] + owned[2])) == ["OK"] * 100
         assert not set(owned[1]) & (shards[0].stored() | shards[2].stored())
+
+
+def test_password_protected_shards_and_an_app_that_sends_auth(app_image: str) -> None:
+    password = "s3cret-shard-pw"
+    shards = [Shard(free_port(), password) for _ in range(3)]
+    for shard in shards:
+        shard.start()
+    try:
+        port = free_port()
+        stack = example("amb-redis-auth", shards, port=port, healthPort=free_port(),
+                        statsPort=free_port(), passwordSecret="amb-redis-auth-pw")
+        secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                  "metadata": {"name": "amb-redis-auth-pw"},
+                  "data": {"password": base64.b64encode(f"{password}\n".encode()).decode()}}
+        with running([secret, *stack_documents(stack, CATALOGUE)]) as (pod,):
+            app = Ambassador(pod, port, "amb-redis-auth")
+            assert app.redis("SET a 1")[0].startswith("NOAUTH")
+            replies = app.redis(*(f"SET auth:{n} v" for n in range(300)), password=password)
+            assert replies == ["OK"] * 300
+        assert sum(len(s.stored()) for s in shards) == 300
+        assert all(s.stored() for s in shards)
+    finally:
+        for shard in shards:
+            shard.stop()
