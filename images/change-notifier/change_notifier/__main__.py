@@ -132,23 +132,34 @@ class Notifier:
         self.queue = Queue(state, int(args.max_queued))
         self.snapshot = Snapshot(state)
         self.stats = Stats()
-        self.pending: dict[str, tuple[str, float]] = {}  # path -> (kind, last seen)
+        # path -> (kind, last seen, (size, mtime_ns) at the last scan or None)
+        self.pending: dict[str, tuple[str, float, tuple[int, int] | None]] = {}
         self.stopping = threading.Event()
 
     # ------------------------------------------------------------------ finding changes
 
-    def note(self, changes: list[Change]) -> None:
+    def note(self, changes: list[Change],
+             metas: dict[str, tuple[int, int]] | None = None) -> None:
+        """Start (or restart) a path's quiet time. A scan that finds a pending path as it was
+        at the last scan leaves its clock alone, so polling does not keep a file pending."""
         now = time.monotonic()
         for change in changes:
-            self.pending[change.path] = (change.kind, now)
+            meta = metas.get(change.path) if metas is not None else None
+            before = self.pending.get(change.path)
+            if metas is not None and before is not None and before[0] == change.kind \
+                    and before[2] == meta:
+                continue
+            self.pending[change.path] = (change.kind, now, meta)
 
     def rescan(self) -> None:
-        self.note(differences(self.snapshot.files, scan(self.root, self.filter)))
+        found = scan(self.root, self.filter)
+        self.note(differences(self.snapshot.files, found), found)
 
     def settle(self, force: bool = False) -> None:
         """Queue the events of paths quiet for the debounce time (all of them when forced)."""
         now = time.monotonic()
-        ready = [p for p, (_, seen) in self.pending.items() if force or now - seen >= self.debounce]
+        ready = [p for p, (_, seen, _) in self.pending.items()
+                 if force or now - seen >= self.debounce]
         events = []
         for relative in ready:
             del self.pending[relative]

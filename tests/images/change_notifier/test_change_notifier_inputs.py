@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from pattern_inputs import documents, one_line_error
+from receiver import Receiver
 from support import ROOT, free_port, wait_for
 
 IMAGE_DIR = ROOT / "images" / "change-notifier"
@@ -97,3 +98,41 @@ def test_a_full_queue_drops_new_events_and_says_so(tmp_path: Path) -> None:
     assert "queue full (100 events): dropped" in err
     assert len(list((state / "queue").glob("*.json"))) == 100
     assert proc.returncode == 0
+
+
+def test_poll_mode_finds_writes_deletes_and_new_folders(tmp_path: Path) -> None:
+    """mode poll (the fallback when inotify is refused): scans find the same changes."""
+    watch, state = tmp_path / "w", tmp_path / "s"
+    watch.mkdir()
+    server = Receiver("127.0.0.1")
+    server.start()
+    health = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "change_notifier", "--url", server.url, "--watch-dir",
+         str(watch), "--state-dir", str(state), "--mode", "poll", "--poll-interval", "200ms",
+         "--source", "/poll", "--health-bind", f"127.0.0.1:{health}"],
+        env={**os.environ, "PYTHONPATH": str(IMAGE_DIR)}, stderr=subprocess.DEVNULL)
+    try:
+        def ready() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz",
+                                            timeout=2) as response:
+                    return bool(json.loads(response.read())["mode"] == "poll")
+            except OSError:
+                return False
+        wait_for("the notifier polling", ready, 30)
+        (watch / "a.txt").write_text("a")
+        (watch / "sub").mkdir()
+        (watch / "sub" / "b.txt").write_text("bb")
+        wait_for("two events", lambda: len(server.by_subject("/poll")) == 2, 30)
+        (watch / "a.txt").unlink()
+        wait_for("the delete", lambda: len(server.by_subject("/poll").get("a.txt", [])) == 2,
+                 30)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        server.stop()
+    events = server.by_subject("/poll")
+    assert sorted(events) == ["a.txt", "sub/b.txt"]
+    assert events["sub/b.txt"][0].data["size"] == 2
+    assert [e.type.rsplit(".", 1)[1] for e in events["a.txt"]] == ["written", "deleted"]
