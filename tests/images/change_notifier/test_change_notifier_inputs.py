@@ -3,14 +3,17 @@ image refuses bad settings at start (the classic init container runs the same ch
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pattern_inputs import documents, one_line_error
-from support import ROOT
+from support import ROOT, free_port, wait_for
 
 IMAGE_DIR = ROOT / "images" / "change-notifier"
 
@@ -59,3 +62,38 @@ def test_the_image_refuses_bad_settings_in_one_line(tmp_path: Path, argv: list[s
                           capture_output=True, text=True, timeout=30,
                           env={**os.environ, "PYTHONPATH": str(IMAGE_DIR)})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc
+
+
+def test_a_full_queue_drops_new_events_and_says_so(tmp_path: Path) -> None:
+    """Nothing is lost silently: past maxQueued, events are dropped, counted on /healthz and
+    logged; those queued stay on disk for the receiver."""
+    watch, state = tmp_path / "w", tmp_path / "s"
+    watch.mkdir()
+    health = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "change_notifier", "--url", f"http://127.0.0.1:{free_port()}/",
+         "--watch-dir", str(watch), "--state-dir", str(state), "--max-queued", "100",
+         "--debounce", "50ms", "--health-bind", f"127.0.0.1:{health}"],
+        env={**os.environ, "PYTHONPATH": str(IMAGE_DIR)}, stderr=subprocess.PIPE, text=True)
+    try:
+        def report() -> dict[str, Any] | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/readyz",
+                                            timeout=2) as response:
+                    loaded: dict[str, Any] = json.loads(response.read())
+                    return loaded
+            except OSError:
+                return None
+        wait_for("the notifier watching", report, 30)
+        for i in range(150):
+            (watch / f"f{i}").write_text(str(i))
+        counters = wait_for("150 events queued or dropped", lambda: (r := report()) and
+                            r["queued"] + r["dropped"] == 150 and r, 30)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert counters["queued"] == 100 and counters["dropped"] == 50, counters
+    assert counters["failedAttempts"] > 0 and "ConnectionRefusedError" in counters["lastError"]
+    assert "queue full (100 events): dropped" in err
+    assert len(list((state / "queue").glob("*.json"))) == 100
+    assert proc.returncode == 0
