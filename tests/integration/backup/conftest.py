@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import wait_until
+from support import wait_for
 
 from generator import images
 
@@ -48,7 +48,7 @@ def rest_server() -> Iterator[str]:
     name = bk.unique("restic-rest")
     bk.podman("run", "-d", "--rm", "--name", name, "--network", bk.KUBE_NETWORK, bk.REST_IMAGE)
     try:
-        wait_until(lambda: _answers(name), 60, "the REST server")
+        wait_for("the REST server", lambda: _answers(name), 60)
         yield name
     finally:
         bk.podman("rm", "-f", "-t", "0", name, check=False)

@@ -9,7 +9,7 @@ from typing import Any
 
 import bk_support as bk
 from pods import RunningPod, running, stack_documents
-from support import wait_until
+from support import wait_for
 
 MARIADB_IMAGE = "localhost/sidecar-patterns-examples/mariadb:10.11-bookworm"
 SOCKET = "--socket=/run/mysqld/mysqld.sock"
@@ -47,7 +47,7 @@ def _sql(pod: RunningPod, app: str, statement: str) -> str:
 def test_dump_snapshot_restores_dropped_rows(backup_image: str) -> None:
     name = bk.unique("bk-db")
     with running(_docs(name, "dump-pw")) as (pod,):
-        wait_until(lambda: "db ready" in pod.logs(name), 120, "MariaDB")
+        wait_for("MariaDB", lambda: "db ready" in pod.logs(name), 120)
         rows = ", ".join(f"({i}, 'item {i}')" for i in range(1, 101))
         _sql(pod, name, f"INSERT INTO shop.orders VALUES {rows}")
         code, status = bk.call(pod.container("backup"), "POST", "/run")
@@ -66,7 +66,7 @@ def test_dump_snapshot_restores_dropped_rows(backup_image: str) -> None:
 def test_a_failed_dump_fails_the_run_and_keeps_no_dump_snapshot(backup_image: str) -> None:
     name = bk.unique("bk-dbfail")
     with running(_docs(name, "wrong-pw")) as (pod,):
-        wait_until(lambda: "db ready" in pod.logs(name), 120, "MariaDB")
+        wait_for("MariaDB", lambda: "db ready" in pod.logs(name), 120)
         code, status = bk.call(pod.container("backup"), "POST", "/run")
         kept = bk.snapshots(pod.container("backup"))
     assert code == 500 and isinstance(status, dict), (code, status)

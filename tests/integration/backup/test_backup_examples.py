@@ -7,7 +7,7 @@ from typing import Any
 import bk_support as bk
 import yaml
 from pods import running, stack_documents
-from support import wait_until
+from support import wait_for
 
 EXAMPLES = bk.CATALOGUE / "backup" / "examples"
 
@@ -22,9 +22,9 @@ def test_uploads_to_rest_server_example(backup_image: str, rest_server: str) -> 
             *stack_documents(stack, bk.CATALOGUE, (f"backup.repository={repository}",))]
     with running(docs) as (pod,):
         sidecar = pod.container("backup")
-        said = wait_until(lambda: "restore:" in pod.logs("backup") and pod.logs("backup"),
-                          60, "the restore step")
-        wait_until(lambda: bk.hashes(sidecar), 60, "the first upload")
+        said = wait_for("the restore step",
+                        lambda: "restore:" in pod.logs("backup") and pod.logs("backup"), 60)
+        wait_for("the first upload", lambda: bk.hashes(sidecar), 60)
         code, status = bk.call(sidecar, "POST", "/run")
     assert "no snapshot of /data by host" in said, said  # a new repository: starts empty
     assert code == 200 and isinstance(status, dict), (code, status)

@@ -9,7 +9,7 @@ from typing import Any
 
 import bk_support as bk
 from pods import RunningPod, running, stack_documents
-from support import wait_until
+from support import wait_for
 
 
 def _docs(name: str, values: dict[str, Any], volumes: dict[str, Any] | None = None,
@@ -19,7 +19,7 @@ def _docs(name: str, values: dict[str, Any], volumes: dict[str, Any] | None = No
 
 
 def _app_ready(pod: RunningPod, name: str) -> None:
-    wait_until(lambda: "app ready" in pod.logs(name), 60, "the app")
+    wait_for("the app", lambda: "app ready" in pod.logs(name), 60)
 
 
 def _snapshot_now(sidecar: str) -> dict[str, Any]:

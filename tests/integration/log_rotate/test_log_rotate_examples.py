@@ -10,7 +10,7 @@ import lc_support as lc
 import lr_support as lr
 import yaml
 from pods import running, stack_documents
-from support import wait_until
+from support import wait_for
 
 EXAMPLES = lc.CATALOGUE / "log-rotate" / "examples"
 # The README's --set flags; the receiver by its address (lr.receiver_address says why).
@@ -32,7 +32,7 @@ def test_three_files_rotated_and_shipped_example(lr_image: str, lc_image: str,
                            (*FAST, f"log-collector.host={lr.receiver_address(peers)}"))
     with running(docs) as (pod,):
         sidecar = pod.container("log-rotate")
-        wait_until(lambda: lr.status(sidecar)["rotations"] >= 6, 90, "two rotations a file")
+        wait_for("two rotations a file", lambda: lr.status(sidecar)["rotations"] >= 6, 90)
         files = lr.volume_lines(sidecar)
         status = lr.status(sidecar)
         app_said = pod.logs(name)

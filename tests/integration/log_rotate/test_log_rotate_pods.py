@@ -11,7 +11,7 @@ import lc_support as lc
 import lr_support as lr
 import pytest
 from pods import RunningPod, running, stack_documents
-from support import wait_until
+from support import wait_for
 
 LINES, RATE = 12_000, 400  # per file: 30 s of writing, about 6 rotations per file
 ROTATE = {"maxSize": "64Ki", "checkInterval": "5s", "rotate": 50}
@@ -41,10 +41,10 @@ def _docs(name: str, variant: str, collector: dict[str, Any] | None = None,
 
 def _written_and_rotated(pod: RunningPod, app: str) -> dict[str, Any]:
     """Wait for the writer, then for one more check (so the tail is rotated or stays)."""
-    wait_until(lambda: "writer done" in pod.logs(app), 120, "the writer")
+    wait_for("the writer", lambda: "writer done" in pod.logs(app), 120)
     sidecar = pod.container("log-rotate")
     runs = lr.status(sidecar)["runs"]
-    wait_until(lambda: lr.status(sidecar)["runs"] > runs, 30, "one more logrotate run")
+    wait_for("one more logrotate run", lambda: lr.status(sidecar)["runs"] > runs, 30)
     return lr.status(sidecar)
 
 
@@ -75,7 +75,7 @@ def test_reopen_failures_are_counted_and_turn_health_red(lr_image: str) -> None:
     docs = _docs(name, "create-signal", reopenProcess="no-such-app", maxFailures=2)
     with running(docs) as (pod,):
         sidecar = pod.container("log-rotate")
-        wait_until(lambda: lr.status(sidecar)["consecutiveFailures"] >= 2, 60, "2 failures")
+        wait_for("2 failures", lambda: lr.status(sidecar)["consecutiveFailures"] >= 2, 60)
         status = lr.status(sidecar)
         health = pod.exec("log-rotate", "python3", "-c", lr.HEALTH_SCRIPT, check=False)
         said = pod.logs("log-rotate")
@@ -95,7 +95,7 @@ def test_state_survives_a_sidecar_restart(lr_image: str) -> None:
         rotated = sorted(lr.volume_lines(sidecar))
         lc.podman("kill", "-s", "KILL", sidecar)
         lc.podman("start", sidecar)
-        wait_until(lambda: _runs(sidecar) >= 2, 30, "two runs after the restart")
+        wait_for("two runs after the restart", lambda: _runs(sidecar) >= 2, 30)
         after = lr.exec_in(sidecar, "cat", "/var/lib/log-rotate/logrotate.status")
         assert sorted(lr.volume_lines(sidecar)) == rotated  # nothing rotated again
     assert before == after and "/var/log/app/error.log" in after, (before, after)
