@@ -36,6 +36,7 @@ def docker_compose_file(peers_out: Path) -> str:
     # compose.yaml reads the output folder from here, and joins the network `pattern run` pods
     # are on (created by the first pod ever played; made here on a machine that played none).
     os.environ["LC_PEERS_OUT"] = str(peers_out)
+    os.environ["LC_PEERS_ID"] = lc.PEERS_ID
     if lc.podman("network", "exists", KUBE_NETWORK, check=False).returncode != 0:
         lc.podman("network", "create", KUBE_NETWORK)
     return str(Path(lc.__file__).with_name("compose.yaml"))

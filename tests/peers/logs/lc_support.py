@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import subprocess
 import time
@@ -26,8 +27,11 @@ REPO = Path(__file__).resolve().parents[3]
 PEERS_DIR = Path(__file__).resolve().parent
 CATALOGUE = REPO / "patterns"
 PYTHON_IMAGE = "localhost/python3-debian:3.11-bookworm"
-SYSLOG_HOST, SYSLOG_PORT = "rsyslog", 23001
-HTTP_URL = "http://http-sink:23002"
+# The servers' names for this session (compose.yaml's aliases): another suite on the machine
+# has servers called rsyslog and http-sink on the same network.
+PEERS_ID = str(os.getpid())
+SYSLOG_HOST, SYSLOG_PORT = f"rsyslog-{PEERS_ID}", 23001
+HTTP_URL = f"http://http-sink-{PEERS_ID}:23002"
 SD_ID = "logcollector@32473"
 LEVELS = {"E": "error", "W": "warning", "I": "info"}
 SEVERITIES = {"error": "err", "warning": "warning", "info": "info"}
