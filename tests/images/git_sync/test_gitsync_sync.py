@@ -55,13 +55,15 @@ def test_exchange_mode_trees_are_git_checkouts_wherever_mounted(
                          "exchange") as sidecar:
         for n in (2, 3):
             head = upstream.commit_and_push()
-            wait_for("the condition", lambda n=n: sidecar.read_version() == f"v{n}", 5)  # type: ignore[misc]
-        repo = sidecar.root / ".git-sync" / "repo.git"
-        git("--git-dir", str(repo), "worktree", "prune")  # as the sidecar's cleanup runs it
-        assert git("-C", str(sidecar.current), "rev-parse", "HEAD") == head
-        trees = {p.name for p in (sidecar.root / ".git-sync" / "trees").iterdir()}
-        entries = {p.name for p in (repo / "worktrees").iterdir()}
-        assert len(entries) == len(trees) + 1, "one entry per tree, plus the published one"
+            wait_for(f"v{n} published", lambda n=n: sidecar.read_version() == f"v{n}", 30)  # type: ignore[misc]
+    # Stopped, so no cleanup runs meanwhile: prune as the sidecar's cleanup does, then every
+    # tree left has its entry, and the published directory has one too.
+    repo = sidecar.root / ".git-sync" / "repo.git"
+    git("--git-dir", str(repo), "worktree", "prune")
+    assert git("-C", str(sidecar.current), "rev-parse", "HEAD") == head
+    trees = {p.name for p in (sidecar.root / ".git-sync" / "trees").iterdir()}
+    entries = {p.name for p in (repo / "worktrees").iterdir()}
+    assert len(entries) == len(trees) + 1, (entries, trees)
     moved = tmp_path / "mounted-elsewhere"
     sidecar.root.rename(moved)
     assert git("-C", str(moved / "current"), "rev-parse", "HEAD") == head
