@@ -6,7 +6,9 @@
 # Steps, in order:
 #   packages  apt: podman runc conmon catatonit netavark aardvark-dns iptables debootstrap
 #             busybox-static curl git ca-certificates shellcheck, and the real clients the tests
-#             use: openssh-client rsync openssl lftp (apt-get update only if needed)
+#             use: openssh-client rsync openssl lftp sslscan redis-server redis-tools, and the
+#             engines whose configs tests check on the host: nginx nutcracker (apt-get update only
+#             if needed; no service is started by the install: policy-rc.d says no meanwhile)
 #   conf      /etc/containers/containers.conf: runc, cgroupfs, file events, netavark, default
 #             ulimits within the host's hard limits (a different old file is kept once as .orig);
 #             a "containers" range in /etc/subuid and /etc/subgid for `hostUsers: false` pods
@@ -35,7 +37,8 @@ FORCE_IMAGES=${FORCE_IMAGES:-0}
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(podman runc conmon catatonit netavark aardvark-dns iptables debootstrap busybox-static
-  curl git ca-certificates shellcheck openssh-client rsync openssl lftp graphviz)
+  curl git ca-certificates shellcheck openssh-client rsync openssl lftp graphviz sslscan
+  redis-server redis-tools nginx nutcracker)
 CONF=/etc/containers/containers.conf
 DEBIAN_LOCAL=localhost/debian-debootstrap:bookworm-slim
 DEBIAN_ALIAS=docker.io/library/debian:bookworm-slim
@@ -77,6 +80,21 @@ preflight() {
   done
 }
 
+# Runs a command (apt) logged, with services kept from starting: nginx and redis-server would
+# otherwise start on the host (ports 80 and 6379) when installed on a machine without systemd.
+without_service_starts() {
+  local policy=/usr/sbin/policy-rc.d created=0 rc=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# setup-runtime.sh: no service starts while it installs packages\nexit 101\n' \
+      >"$policy"
+    chmod 0755 "$policy"
+    created=1
+  fi
+  "$@" >>"$LOG" 2>&1 || rc=$?
+  if ((created)); then rm -f "$policy"; fi
+  return "$rc"
+}
+
 step_packages() {
   local missing
   # dpkg-query fails and prints nothing for never-seen packages: diff the names, ignore its rc.
@@ -87,11 +105,10 @@ step_packages() {
   # shellcheck disable=SC2086  # one word per package is intended
   set -- $missing
   export DEBIAN_FRONTEND=noninteractive
-  local install=(apt-get install -y -q --no-install-recommends "$@")
-  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || ! "${install[@]}" >>"$LOG" 2>&1
-  then
+  local install=(without_service_starts apt-get install -y -q --no-install-recommends "$@")
+  if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null || ! "${install[@]}"; then
     apt-get update -q >>"$LOG" 2>&1 || fail "apt-get update failed (log: $LOG)"
-    "${install[@]}" >>"$LOG" 2>&1 || fail "apt-get install $* failed (log: $LOG)"
+    "${install[@]}" || fail "apt-get install $* failed (log: $LOG)"
   fi
   NOTE="installed $*"
 }
