@@ -223,11 +223,13 @@ def health_line(container: str) -> str:
 
 
 def health(container: str) -> dict[str, int]:
-    """The sidecar's counters while it reports ok; empty otherwise."""
+    """The sidecar's counters while it reports ok; empty otherwise. stalled_seconds is left
+    out: it is a clock (it grows while a receiver is down), not a counter of lines or files."""
     words = health_line(container).split()
     if not words or words[0] != "ok":
         return {}
-    return {k: int(v) for k, v in (w.split("=") for w in words[1:] if "=" in w)}
+    pairs = (w.split("=") for w in words[1:] if "=" in w)
+    return {k: int(v) for k, v in pairs if k != "stalled_seconds"}
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
