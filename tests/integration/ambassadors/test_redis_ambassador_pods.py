@@ -227,7 +227,9 @@ def test_password_protected_shards_and_an_app_that_sends_auth(app_image: str) ->
             replies = app.redis(*(f"SET auth:{n} v" for n in range(300)), password=password)
             assert replies == ["OK"] * 300
         assert sum(len(s.stored()) for s in shards) == 300
-        assert all(s.stored() for s in shards)
+        # Where keys land depends on the shards' host:port names (random ports here): the
+        # spread itself is the 10,000-key test's; here, authenticated writes reach shards.
+        assert sum(1 for s in shards if s.stored()) >= 2
     finally:
         for shard in shards:
             shard.stop()

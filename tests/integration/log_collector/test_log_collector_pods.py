@@ -75,7 +75,8 @@ def test_sigkill_and_30s_outage_lose_nothing_and_prestop_flushes(peers: lc.Peers
     name = lc.unique("lc-kill")
     # The preStop flush delivers what the outage left (about 100,000 lines): a generous
     # budget, so a loaded machine does not cut it short (it ends when the queue is empty).
-    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
+    # The sink is restarted below: its session alias follows it, its IP does not.
+    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
               "flushTimeoutSeconds": 600}
     docs = _docs(name, values, lines_per_file=LINES, rotate="rename", batch=200, pause=0.1)
     with running(docs) as (pod,):
@@ -133,7 +134,7 @@ def _drained(counters: dict[str, int], total: int) -> bool:
 def test_full_buffer_blocks_or_drops_and_counts(peers: lc.Peers, when_full: str) -> None:
     lines = 10_000
     name = lc.unique(f"lc-{when_full}")
-    values = {"destination": "http", "url": f"{peers.http_url()}/ingest/{name}",
+    values = {"destination": "http", "url": f"{lc.HTTP_URL}/ingest/{name}",
               "bufferSize": "1Mi", "whenFull": when_full}
     docs = _docs(name, values, lines_per_file=lines, rotate="none", pause=0.0)
     peers.stop("http-sink")
