@@ -26,7 +26,10 @@ def lc_image() -> str:
 
 @pytest.fixture(scope="session")
 def peers_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("lc-peers")
+    # One folder per session, whichever suite asks first: the log-rotate suite registers
+    # these fixtures again, and both must read what the one set of servers writes.
+    out = tmp_path_factory.getbasetemp() / "lc-peers"
+    out.mkdir(exist_ok=True)
     out.chmod(0o777)  # the servers run as their own users
     return out
 
