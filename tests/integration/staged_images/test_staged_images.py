@@ -25,7 +25,7 @@ STAGED = staged()
 
 
 def test_the_staged_images_include_the_first_converted_ones() -> None:
-    assert {"iaas-metadata"} <= set(STAGED)
+    assert {"iaas-metadata", "ssh"} <= set(STAGED)
     assert set(STAGED) <= set(CASES), "give each staged image its health check in staged_cases"
 
 
