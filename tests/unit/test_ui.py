@@ -269,3 +269,11 @@ def test_a_fresh_page_shows_no_messages(client: Any) -> None:
         assert 'class="error" id="err-f-name" role="status"></p>' in text or url == "/inject"
         assert "is required" not in text and "<li>" not in text
 
+
+def test_the_readme_shows_the_composer_screenshot() -> None:
+    from support import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](docs/ui-composer.png)" in readme
+    assert (ROOT / "docs" / "ui-composer.png").read_bytes().startswith(b"\x89PNG\r\n")
+    assert "PATTERN_UI_SCREENSHOT=docs/ui-composer.png" in readme  # how to refresh it
