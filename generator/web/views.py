@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import difflib
+import json
 import re
 import shlex
 import tempfile
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..catalogue import Catalogue, Pattern
 from ..commands import InjectRequest, diagram, inject_manifests
+from ..docs import parameter_rows
 from ..errors import CatalogueError, InvalidValues, PatternError, UsageError, ValidationFailed
 from ..generate import GenerateRequest, generate_manifest
 from ..kinds import GENERATED
@@ -57,6 +59,7 @@ class Field:
     choices: tuple[tuple[str, str], ...] = ()  # (value, text) of a select
     required: bool = False
     error: str = ""
+    hint: str = ""  # the type, as `pattern show` and the README tables give it
 
     @property
     def id(self) -> str:
@@ -93,6 +96,7 @@ class Result:
     stack: str = ""  # the composer's stack file
     svg: bytes = b""
     command: str = ""
+    flags: str = ""  # the composer's command line without a stack file, when flags can say it
     diff: str = ""
     source: str = ""  # the inject view's manifest
 
@@ -116,7 +120,8 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "errors": self.errors(), "problems": self.problems,
                 "notes": self.notes, "output": self.output, "stack": self.stack,
-                "svg": self.svg_data, "command": self.command, "diff": self.diff,
+                "svg": self.svg_data, "command": self.command, "flags": self.flags,
+                "diff": self.diff,
                 "diff_lines": diff_lines(self.diff)}
 
 
@@ -161,11 +166,17 @@ def example_svg(catalogue: Catalogue, name: str, file: str) -> bytes:
 # ---------------------------------------------------------------- sidecar forms
 
 def _describe(prop: dict[str, Any]) -> str:
-    return str(prop.get("description", ""))
+    return " ".join(str(prop.get("description", "")).split())
 
 
-def _parameter_field(prefix: str, key: str, prop: dict[str, Any], required: bool,
-                     form: Mapping[str, str]) -> Field:
+def _example(row: dict[str, str]) -> str:
+    """The first example as `--set` takes it (a string as it is, anything else as JSON)."""
+    example = json.loads(row["example"])
+    return example if isinstance(example, str) else row["example"]
+
+
+def _parameter_field(prefix: str, key: str, prop: dict[str, Any], row: dict[str, str],
+                     required: bool, form: Mapping[str, str]) -> Field:
     name = f"{prefix}-p-{key}"
     types = prop.get("type", "string")
     types = types if isinstance(types, list) else [types]
@@ -173,14 +184,15 @@ def _parameter_field(prefix: str, key: str, prop: dict[str, Any], required: bool
     shown = "" if default is None else (str(default).lower() if isinstance(default, bool)
                                         else str(default))
     item = Field(name=name, label=key, value=form.get(name, ""), description=_describe(prop),
-                 required=required, placeholder=shown if default is not None else "")
+                 required=required, hint=row["type"],
+                 placeholder=shown if default is not None else f"e.g. {_example(row)}")
     if "enum" in prop or types == ["boolean"]:
         options = prop.get("enum", [True, False])
         text = [str(o).lower() if isinstance(o, bool) else str(o) for o in options]
         blank = f"(default: {shown})" if default is not None else "(not set)"
         item.kind, item.choices = "select", (("", blank), *((t, t) for t in text))
     elif "array" in types or "object" in types:
-        item.placeholder = item.placeholder or "comma-separated, or JSON"
+        item.hint += ": comma-separated, or JSON"
     return item
 
 
@@ -193,7 +205,8 @@ def sidecar_form(catalogue: Catalogue, index: int, pattern_name: str, form: Mapp
                      description="The container's name (default: the pattern's); "
                      "--with NAME=PATTERN.")
     required = set(pattern.required_parameters)
-    parameters = [_parameter_field(prefix, key, prop, key in required, form)
+    rows = {row["name"]: row for row in parameter_rows(pattern)}
+    parameters = [_parameter_field(prefix, key, prop, rows[key], key in required, form)
                   for key, prop in pattern.parameter_properties.items()]
     claims = [Field(name=f"{prefix}-v-{need.name}", label=f"volume {need.name}: claim",
                     value=form.get(f"{prefix}-v-{need.name}", ""),
@@ -417,6 +430,40 @@ def stack_document(fields: dict[str, Field], sidecars: list[SidecarForm],
     return {"apiVersion": API_VERSION, "kind": "Stack", "metadata": metadata, "spec": spec}
 
 
+def generate_words(document: dict[str, Any], given: list[tuple[SidecarForm, str, Any, str]]
+                   ) -> list[str] | None:
+    """`pattern generate` with flags only, for the same stack; None when a flag cannot say
+    it (a sidecar volume from a claim)."""
+    meta, spec = document["metadata"], document["spec"]
+    app = spec["app"]
+    if any("volumes" in item for item in spec.get("sidecars", [])):
+        return None
+    words = ["pattern", "generate", "--name", meta["name"]]
+    if "namespace" in meta:
+        words += ["--namespace", meta["namespace"]]
+    if spec["kind"] != "Pod":
+        words += ["--kind", spec["kind"]]
+    for key, flag in (("replicas", "--replicas"), ("schedule", "--schedule"),
+                      ("sidecarMode", "--sidecar-mode")):
+        if key in spec:
+            words += [flag, str(spec[key])]
+    if spec["k8sVersion"] != DEFAULT_K8S_VERSION:
+        words += ["--k8s-version", spec["k8sVersion"]]
+    words += ["--app-image", app["image"]]
+    if "command" in app:
+        words += ["--app-command", shlex.join(app["command"])]
+    for port in app.get("ports", []):
+        words += ["--app-port", str(port["containerPort"])]
+    for env in app.get("env", []):
+        words += ["--app-env", f"{env['name']}={env['value']}"]
+    for item in spec.get("sidecars", []):
+        words += ["--with", f"{item['name']}={item['pattern']}" if "name" in item
+                  else item["pattern"]]
+    for owner, key, _, text in given:
+        words += ["--set", f"{_instance(owner)}.{key}={text}"]
+    return [*words, "--output-file", f"{meta['name']}.yaml"]
+
+
 STACK_HEADER = "# A stack file from `pattern ui`: pattern generate -f {file}\n"
 
 
@@ -436,6 +483,9 @@ def compose_view(catalogue: Catalogue, form: Mapping[str, str], *, draw: bool = 
     result.stack = STACK_HEADER.format(file=file) + dump_documents([document])
     result.command = shlex.join(["pattern", "generate", "-f", file, "--output-file",
                                  f"{name}.yaml"])
+    flags = generate_words(document, given)
+    result.flags = shlex.join(flags) if flags else "(a sidecar volume from a claim needs the " \
+        "stack file)"
     if editing(form):
         _quiet_required(result)
     if not result.ok or editing(form):

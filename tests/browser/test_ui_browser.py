@@ -58,6 +58,7 @@ def test_compose_the_database_pod_and_get_what_pattern_generate_writes(
     assert Path(download.value.path()).read_text(encoding="utf-8") == generated.stdout
     assert download.value.suggested_filename == "database.yaml"
     shot = artifacts / "composer.png"
+    page.locator("#sidecar-0 legend").scroll_into_view_if_needed()
     page.screenshot(path=str(shot), full_page=False)
     wanted = os.environ.get("PATTERN_UI_SCREENSHOT")
     if wanted:

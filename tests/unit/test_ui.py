@@ -65,6 +65,22 @@ def test_composer_preview_is_what_pattern_generate_writes(client: Any, tmp_path:
         "database.yaml"
 
 
+def test_the_flags_only_command_line_writes_the_same(client: Any) -> None:
+    form = {key: value for key, value in DATABASE_FORM.items() if key != "s0-v-data"}
+    form.update({"kind": "StatefulSet", "replicas": "1", "app_ports": "3306",
+                 "s1-pattern": "log-rotate", "s1-name": "rotate"})
+    answer = post(client, "/api/compose", form).get_json()
+    assert answer["ok"], answer
+    words = shlex.split(answer["flags"])
+    assert words[:2] == ["pattern", "generate"] and words[-2:] == ["--output-file",
+                                                                    "database.yaml"]
+    generated = run_pattern(*words[1:-2], catalogue=None)
+    assert generated.code == 0, generated.stderr
+    assert generated.stdout == answer["output"]
+    with_claim = post(client, "/api/compose", DATABASE_FORM).get_json()
+    assert with_claim["flags"].startswith("(a sidecar volume from a claim needs the stack")
+
+
 def test_without_javascript_the_form_post_shows_the_same(client: Any) -> None:
     live = post(client, "/api/compose", DATABASE_FORM).get_json()
     page = post(client, "/compose", DATABASE_FORM)

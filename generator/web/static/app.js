@@ -41,7 +41,7 @@ function show(answer) {
   }
   list("problems", answer.problems);
   list("notes", answer.notes);
-  for (const id of ["command", "stack"]) {
+  for (const id of ["command", "flags", "stack"]) {
     const node = document.getElementById(id);
     if (node && answer[id] !== undefined) node.textContent = answer[id];
   }
