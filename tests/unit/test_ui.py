@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support import run_pattern
 from ui_inputs import DATABASE_APP, DATABASE_CLAIM, DATABASE_SSH, DEPLOYMENT
 
@@ -182,6 +184,8 @@ BAD: list[tuple[str, str, dict[str, Any], int, str]] = [
      "--app-env &#39;NOEQUALS&#39;: expected KEY=VALUE"),
     ("a kind we do not make (crafted)", "/compose", {**DATABASE_FORM, "kind": "Secret"}, 422,
      "--kind: &#39;Secret&#39; is not one of"),
+    ("a Kubernetes version that is not X.Y", "/compose", {**DATABASE_FORM, "k8s_version": "1.x"},
+     422, "--k8s-version: &#39;1.x&#39; must be X.Y"),
     ("a clash the pipeline finds", "/compose",
      {**DATABASE_FORM, "s1-pattern": "ssh"}, 422, "ssh"),
 ]
@@ -293,3 +297,21 @@ def test_the_readme_shows_the_composer_screenshot() -> None:
     assert "](docs/ui-composer.png)" in readme
     assert (ROOT / "docs" / "ui-composer.png").read_bytes().startswith(b"\x89PNG\r\n")
     assert "PATTERN_UI_SCREENSHOT=docs/ui-composer.png" in readme  # how to refresh it
+
+
+KEYS = ["name", "namespace", "kind", "replicas", "schedule", "k8s_version", "sidecar_mode",
+        "app_image", "app_command", "app_ports", "app_env", "manifest", "action", "add-pattern",
+        "s0-pattern", "s0-name", "s0-p-port", "s0-p-uid", "s0-p-user", "s0-v-data",
+        "s1-pattern", "s1-p-repo", "s9999-pattern"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(form=st.dictionaries(st.sampled_from(KEYS), st.one_of(
+    st.sampled_from(["ssh", "git-sync", "log-rotate", "add", "remove-0", "", "Pod", "1.33",
+                     "kind: [", "80", "-1", "'", "$(rm -rf /)", "a=b", "\x00"]),
+    st.text(max_size=40)), max_size=12),
+    url=st.sampled_from(["/compose", "/api/compose", "/inject", "/api/inject"]))
+def test_no_form_is_a_500(client: Any, form: dict[str, str], url: str) -> None:
+    answer = post(client, url, {**DATABASE_FORM, **form} if url.endswith("compose") else form)
+    assert answer.status_code < 500, answer.get_data(as_text=True)[-800:]
