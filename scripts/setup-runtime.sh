@@ -39,7 +39,7 @@ DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 PACKAGES=(podman runc conmon catatonit netavark aardvark-dns iptables debootstrap busybox-static
   curl git ca-certificates shellcheck openssh-client rsync openssl lftp graphviz sslscan
-  redis-server redis-tools nginx nutcracker rclone)
+  redis-server redis-tools nginx nutcracker rclone chromium)
 CONF=/etc/containers/containers.conf
 DEBIAN_LOCAL=localhost/debian-debootstrap:bookworm-slim
 DEBIAN_ALIAS=docker.io/library/debian:bookworm-slim
