@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from access_support import keygen
 from pods import build_test_image, running, stack_documents
 from support import wait_for
 
@@ -65,7 +66,7 @@ def rest_server() -> Iterator[str]:
 def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bk.SftpServer]:
     images.build(["ssh"], registry=None, tag=None, push=False, quiet=True, say=print)
     work = tmp_path_factory.mktemp("bk-sftp")
-    client, host = bk.keygen(work / "id_backup"), bk.keygen(work / "ssh_host_ed25519_key")
+    client, host = keygen(work / "id_backup"), keygen(work / "ssh_host_ed25519_key")
     name = bk.unique("bk-sftp")
     stack = {
         "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",

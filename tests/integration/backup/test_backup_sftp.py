@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import bk_support as bk
+from access_support import keygen
 from pods import ensure_images, present_in, running, stack_documents
 from support import wait_for
 
@@ -56,7 +57,7 @@ def test_sftp_snapshots_retention_and_restore(runtime: Runtime, backup_image: st
 def test_sftp_server_with_another_host_key_is_refused(backup_image: str, tmp_path: Path,
                                                       sftp_server: bk.SftpServer) -> None:
     name = bk.unique("bk-sftp-mitm")
-    impostor = bk.keygen(tmp_path / "other_host_key").with_suffix(".pub").read_text()
+    impostor = keygen(tmp_path / "other_host_key").with_suffix(".pub").read_text()
     values = {"repository": sftp_server.repository(name), "host": name}
     with running(_docs(name, values, sftp_server, host_key=impostor)) as (pod,):
         wait_for("the app", lambda: "app ready" in pod.logs(name), 60)
