@@ -638,6 +638,31 @@ def down(
         typer.echo(f"{name}: removed", err=True)
 
 
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(
+        "--port", help="Port to listen on (0: any free one).", min=0, max=65535)] = 8421,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on; anything but loopback is reachable from the "
+        "network (a warning says so).")] = "127.0.0.1",
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Serve a local web console: the catalogue, a composer with a live preview of what
+    `pattern generate` writes, and inject into a pasted manifest. Prints the URL and opens
+    nothing; Ctrl-C stops it.
+
+    \b
+    Example:
+      pattern ui --port 8421
+    """
+    from .web.app import serve
+
+    try:
+        serve(host, port, catalogue, say=lambda line: typer.echo(line, err=True))
+    except KeyboardInterrupt:
+        typer.echo("pattern ui: stopped", err=True)
+
+
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"{paint('error:', '31')} {one_line(message)}\n")
     sys.exit(code)

@@ -398,7 +398,21 @@ def _container(name: str, rendered: Any, source: str) -> dict[str, Any]:
     body = {k: v for k, v in rendered.items() if k != "name"}
     container = {"name": name, **body}
     container["securityContext"] = _merge_security(body.get("securityContext"))
+    _escape_references(container)
     return container
+
+
+def _escape_references(container: dict[str, Any]) -> None:
+    """The kubelet expands `$(NAME)` in command, args and env values; a sidecar's strings are
+    meant literally (no template relies on expansion), so a user value such as `$(TOKEN)`
+    must not read another variable. `$$` is the kubelet's escape for `$`."""
+    for key in ("command", "args"):
+        if isinstance(container.get(key), list):
+            container[key] = [a.replace("$", "$$") if isinstance(a, str) else a
+                              for a in container[key]]
+    for item in container.get("env") or []:
+        if isinstance(item, dict) and isinstance(item.get("value"), str):
+            item["value"] = item["value"].replace("$", "$$")
 
 
 def _pod_additions(patch: PodPatch, pod: PodContext, rendered: Any, source: str,

@@ -236,7 +236,41 @@ def _translate_container(container: dict[str, Any], plan: PodPlan, sources: _Sou
         out.pop("envFrom", None)
         if not out["env"]:
             del out["env"]
+    _expand_references(out)
     return out
+
+
+def expand_references(text: str, variables: dict[str, str]) -> str:
+    """What the kubelet does to `command`, `args` and `env[].value`: `$(NAME)` becomes the
+    variable's value when NAME is defined, `$$` becomes `$`, anything else stays as written
+    (an unknown or unclosed reference included). Neither engine does it."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+        elif text[i + 1] == "$":
+            out.append("$")
+            i += 2
+        elif text[i + 1] == "(" and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2:end]
+            out.append(variables.get(name, text[i:end + 1]))
+            i = end + 1
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def _expand_references(container: dict[str, Any]) -> None:
+    # command and args see the whole environment (env values were expanded in _translate_env).
+    variables = {item["name"]: item["value"] for item in container.get("env") or []
+                 if isinstance(item.get("value"), str)}
+    for key in ("command", "args"):
+        if isinstance(container.get(key), list):
+            container[key] = [expand_references(a, variables) if isinstance(a, str) else a
+                              for a in container[key]]
 
 
 def _translate_env(container: dict[str, Any], plan: PodPlan, sources: _Sources,
@@ -258,7 +292,10 @@ def _translate_env(container: dict[str, Any], plan: PodPlan, sources: _Sources,
     for item in container.get("env") or []:
         value_from = item.get("valueFrom")
         if value_from is None:
-            env.append(item)
+            # A plain value sees the variables before it; envFrom and valueFrom ones are taken
+            # as they are (the kubelet's order).
+            known = {e["name"]: e["value"] for e in env if isinstance(e.get("value"), str)}
+            env.append({**item, "value": expand_references(str(item.get("value", "")), known)})
             continue
         env.append({"name": item["name"],
                     **_resolve_value_from(item["name"], value_from, container, plan, sources, obj)})

@@ -21,8 +21,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
                  "runner.engines", "runner.cli_engine"}),
-    ("commands", {"generate", "docs", "scaffold", "commands", "diagram"}),
-    ("surface", {"cli", "__main__", "__init__"}),
+    ("commands", {"generate", "docs", "scaffold", "commands", "diagram", "web.views"}),
+    ("surface", {"cli", "__main__", "__init__", "web", "web.app"}),
 ]
 
 
