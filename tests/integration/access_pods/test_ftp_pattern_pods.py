@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from access_support import documents, example_stack, secret
 from pods import RunningPod, ensure_images, running
+from support import unique_name
 
 from generator.runner.runtime import Runtime
 
@@ -220,9 +221,10 @@ def test_a_symlink_planted_by_the_app_does_not_escape(uploads: Uploads, alice: f
 def test_anonymous_when_asked_for_is_read_only(runtime: Runtime) -> None:
     """The pattern's own end-to-end check, run on each engine."""
     ensure_images(["ftp"], runtime)
+    name = unique_name("r2a-ftp-anon")
     stack = {
         "apiVersion": "sidecar-patterns.io/v1alpha1", "kind": "Stack",
-        "metadata": {"name": "r2a-ftp-anon"},
+        "metadata": {"name": name},
         "spec": {
             "app": {"image": "localhost/busybox:1.35-static",
                     "command": ["sh", "-c", "echo public > /data/notice.txt; "
@@ -252,6 +254,6 @@ def test_anonymous_when_asked_for_is_read_only(runtime: Runtime) -> None:
                 ftp.sendcmd("AUTH TLS")  # tls: off
         finally:
             ftp.close()
-        assert pod.exec("r2a-ftp-anon", "ls", "/data").stdout == "notice.txt\n"
+        assert pod.exec(name, "ls", "/data").stdout == "notice.txt\n"
         stopping = time.monotonic()
     assert time.monotonic() - stopping < 5, "proftpd did not stop promptly on SIGTERM"
