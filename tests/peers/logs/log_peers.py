@@ -4,8 +4,9 @@ servers (rsyslog and an HTTP/_bulk sink, compose.yaml here) started by pytest-do
 podman-compose on the network pods use. One session instance of each, whichever suite asks
 first.
 
-A pytest plugin, listed in tests/conftest.py's `pytest_plugins` (pytest takes that list only
-from a top-level conftest; tests/integration/conftest.py is not one when the whole tree runs).
+Registered once by tests/integration/conftest.py, which imports these fixtures (pytest takes
+`pytest_plugins` only from a top-level conftest, and tests/conftest.py is also copied into
+checkouts that have no tests/peers: tests/unit/test_new_pattern.py).
 """
 
 from __future__ import annotations
