@@ -447,19 +447,21 @@ def krm(
     The functionConfig is apiVersion sidecar-patterns.io/v1alpha1, kind Inject, with spec
     sidecars (as in a stack file), and optionally target {kind, name, namespace}, container,
     k8sVersion, sidecarMode and imageRegistry. The ResourceList goes to stdout with results;
-    an error is a result with severity error and exit code 1.
+    an error is a result with severity error, the same line on stderr, and exit code 1.
+    The image ghcr.io/sidecar-patterns/krm runs this command (kustomize transformers).
 
     \b
     Example:
       kpt fn eval --exec "pattern krm" --fn-config inject.yaml
     """
     from .catalogue import Catalogue
-    from .krm import run as run_function
+    from .krm import run_stdin
 
-    answer = run_function(sys.stdin.read(), Catalogue(catalogue))
+    answer = run_stdin(Catalogue(catalogue))
     sys.stdout.write(answer.text)
-    if answer.failed:
-        raise typer.Exit(1)
+    if answer.error is not None:
+        sys.stdout.flush()
+        _fail(answer.error, 1)
 
 
 @app.command()
