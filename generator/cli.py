@@ -447,19 +447,21 @@ def krm(
     The functionConfig is apiVersion sidecar-patterns.io/v1alpha1, kind Inject, with spec
     sidecars (as in a stack file), and optionally target {kind, name, namespace}, container,
     k8sVersion, sidecarMode and imageRegistry. The ResourceList goes to stdout with results;
-    an error is a result with severity error and exit code 1.
+    an error is a result with severity error, the same line on stderr, and exit code 1.
+    The image ghcr.io/sidecar-patterns/krm runs this command (kustomize transformers).
 
     \b
     Example:
       kpt fn eval --exec "pattern krm" --fn-config inject.yaml
     """
     from .catalogue import Catalogue
-    from .krm import run as run_function
+    from .krm import run_stdin
 
-    answer = run_function(sys.stdin.read(), Catalogue(catalogue))
+    answer = run_stdin(Catalogue(catalogue))
     sys.stdout.write(answer.text)
-    if answer.failed:
-        raise typer.Exit(1)
+    if answer.error is not None:
+        sys.stdout.flush()
+        _fail(answer.error, 1)
 
 
 @app.command()
@@ -524,19 +526,26 @@ def images_build(
           say=lambda line: typer.echo(line, err=True), runtime=runtime)
 
 
+# `run` and `apply` (which starts the workloads that are not running yet, as `run` does).
+WaitOption = Annotated[bool, _opt("--wait", help="Return once every started container is "
+                                                 "ready.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds --wait may take.",
+                                              callback=_seconds)]
+PublishOption = Annotated[list[str] | None, _opt(
+    "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
+    help="Publish a container port on the host, on 127.0.0.1 unless IP is given (repeatable; "
+         "apply: for the pods it starts, a running pod keeps its ports).")]
+
+
 @app.command()
 def run(
     file: Annotated[str | None, typer.Argument(
         help="Manifest or stack file to run ('-' reads stdin).")] = None,
     stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
                                            help="A stack file (same as the argument).")] = None,
-    wait: Annotated[bool, _opt("--wait", help="Return once every container is ready.")] = False,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", help="Seconds --wait may take.", callback=_seconds)] = 120,
-    publish: Annotated[list[str] | None, _opt(
-        "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
-        help="Publish a container port on the host, on 127.0.0.1 unless IP is given "
-             "(repeatable).")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 120,
+    publish: PublishOption = None,
     replace: Annotated[bool, _opt("--replace", help="Replace pods of the same name.")] = False,
     verbose: Annotated[bool, _opt("--verbose", "-v",
                                   help="Say what is translated for the engine, and each step.")]
@@ -563,6 +572,37 @@ def run(
                     replace=replace, catalogue=catalogue, runtime=runtime,
                     say=(lambda line: typer.echo(line, err=True)) if verbose else None)
     sys.stdout.write(rows)
+
+
+@app.command()
+def apply(
+    file: Annotated[str | None, typer.Argument(
+        help="Manifest or stack file to apply ('-' reads stdin).")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 120,
+    publish: PublishOption = None,
+    verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
+    catalogue: CatalogueOption = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Apply changed ConfigMaps and Secrets to running pods, as `kubectl apply` would.
+
+    A ConfigMap or Secret volume of a running pod is updated the way the kubelet updates it
+    (a new `..<timestamp>` folder and one atomic `..data` symlink swap), at once and without
+    restarting anything. Workloads that are not running are started as by `run`; a pod whose
+    template changed is refused (replace it with `run --replace`).
+
+    \b
+    Examples:
+      pattern apply shop.yaml
+      pattern apply nginx-config.yaml     # only a ConfigMap: every running pod that mounts it
+    """
+    from .commands import apply_pods
+
+    sys.stdout.write(apply_pods(file, wait=wait, timeout=timeout, publish=publish or [],
+                                catalogue=catalogue, runtime=runtime,
+                                say=(lambda line: typer.echo(line, err=True)) if verbose
+                                else None))
 
 
 @app.command()
@@ -769,6 +809,31 @@ def webhook_manifests_(
         cert_days=cert_days, failure_policy=failure_policy, timeout_seconds=timeout_seconds,
         profiles=profiles, k8s_version=k8s_version, on_error=on_error))
     _emit(text, deprecated + notes, target, force=force, inputs=[profiles] if profiles else [])
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(
+        "--port", help="Port to listen on (0: any free one).", min=0, max=65535)] = 8421,
+    host: Annotated[str, typer.Option(
+        "--host", help="Address to listen on; anything but loopback is reachable from the "
+        "network (a warning says so).")] = "127.0.0.1",
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Serve a local web console: the catalogue, a composer with a live preview of what
+    `pattern generate` writes, and inject into a pasted manifest. Prints the URL and opens
+    nothing; Ctrl-C stops it.
+
+    \b
+    Example:
+      pattern ui --port 8421
+    """
+    from .web.app import serve
+
+    try:
+        serve(host, port, catalogue, say=lambda line: typer.echo(line, err=True))
+    except KeyboardInterrupt:
+        typer.echo("pattern ui: stopped", err=True)
 
 
 def _fail(message: str, code: int) -> None:

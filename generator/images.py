@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import importlib.metadata
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +21,16 @@ from .shipped import DEFAULT_REGISTRY, shipped_folder
 HASH_LABEL = "io.sidecar-patterns.source-hash"
 COMMON = "_common"
 COMMON_CONTEXT = "common"  # the named build context Containerfiles copy from
+# An image that runs `pattern` itself (the KRM function) copies it from this named context:
+# the generator package with the shipped catalogue and the Python distributions it imports,
+# staged from this install (no network, no package index).
+PROGRAM_CONTEXT = "program"
+DISTRIBUTION = "sidecar-patterns"
+# Requirements no command in such an image can use: `pattern new` (cookiecutter) writes into a
+# catalogue, `pattern diagram` (graphviz) needs Graphviz's dot, and neither is in the image.
+NOT_STAGED = frozenset({"cookiecutter", "graphviz"})
+# kubernetes-validate's schema folders that nothing reads (validate reads the -strict ones).
+_UNREAD = re.compile(r"^kubernetes_validate/kubernetes-json-schema/v[0-9.]+-local/")
 
 
 @dataclass(frozen=True)
@@ -57,6 +73,91 @@ def source_hash(*folders: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _distributions() -> list[importlib.metadata.Distribution]:
+    """The installed distributions `pattern` imports at run time: its requirements (not the
+    test extra, not NOT_STAGED) and theirs, those installed here (an unmet environment marker
+    leaves one uninstalled)."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    wanted = [DISTRIBUTION]
+    while wanted:
+        name = _normal(wanted.pop())
+        if name in found:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found[name] = dist
+        for requirement in dist.requires or []:
+            if re.search(r"\bextra\s*==", requirement):
+                continue
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
+            if match and _normal(match.group(1)) not in NOT_STAGED:
+                wanted.append(match.group(1))
+    return [d for n, d in sorted(found.items()) if n != _normal(DISTRIBUTION)]
+
+
+def _program_files() -> Iterator[tuple[str, Path]]:
+    """(path under site/, file) for the program: the generator package, the catalogue as an
+    installed wheel carries it (generator/_data/patterns), and each distribution's files."""
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        if path.is_file() and relative.parts[0] != "_data" and "__pycache__" not in relative.parts:
+            yield f"generator/{relative.as_posix()}", path
+    patterns = shipped_folder("patterns")
+    for path in sorted(patterns.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            yield f"generator/_data/patterns/{path.relative_to(patterns).as_posix()}", path
+    for dist in _distributions():
+        for file in dist.files or []:
+            name = file.as_posix()
+            if name.startswith("..") or "__pycache__" in name or _UNREAD.match(name):
+                continue
+            located = Path(str(dist.locate_file(file)))
+            if located.is_file():
+                yield name, located
+
+
+def python_tag() -> str:
+    """The Python the staged program was installed for (its compiled modules need the same)."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def program_hash() -> str:
+    """What a rebuild of a program image depends on: the generator and catalogue contents,
+    each distribution's name and version, and the Python."""
+    digest = hashlib.sha256(python_tag().encode() + b"\0")
+    for name, path in _program_files():
+        if name.startswith("generator/"):
+            digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for dist in _distributions():
+        digest.update(f"{dist.metadata['Name']}=={dist.version}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def staged_program() -> Iterator[Path]:
+    """A folder with `site/` (what goes on the image's PYTHONPATH) and `PYTHON` (X.Y), removed
+    afterwards."""
+    with tempfile.TemporaryDirectory(prefix="pattern-program-") as folder:
+        root = Path(folder)
+        for name, path in _program_files():
+            target = root / "site" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        (root / "PYTHON").write_text(python_tag() + "\n")
+        yield root
+
+
+def runs_program(source: ImageSource) -> bool:
+    return f"--from={PROGRAM_CONTEXT}" in (source.folder / "Containerfile").read_text()
+
+
 def build(names: list[str], *, registry: str | None, tag: str | None, push: bool,
           quiet: bool, say: Callable[[str], None], runtime: str | None = None) -> list[str]:
     """Build (or find up to date) the named images; returns the references produced."""
@@ -72,15 +173,22 @@ def build(names: list[str], *, registry: str | None, tag: str | None, push: bool
     produced = []
     for index, source in enumerate(chosen, start=1):
         canonical = source.reference()
+        program = runs_program(source)
         wanted = source_hash(source.folder, *contexts)
+        if program:
+            wanted = hashlib.sha256(f"{wanted} {program_hash()}".encode()).hexdigest()[:16]
         if rt.image_label(canonical, HASH_LABEL) == wanted:
             say(f"[{index}/{len(chosen)}] {canonical}: up to date")
         else:
             say(f"[{index}/{len(chosen)}] {canonical}: building")
-            result = rt.build_image(Build(
-                context=source.folder, tag=canonical, build_args={"VERSION": source.version},
-                labels={HASH_LABEL: wanted}, contexts={COMMON_CONTEXT: common} if common else {},
-                quiet=quiet))
+            with staged_program() if program else nullcontext() as staged:
+                named = {COMMON_CONTEXT: common} if common else {}
+                if staged is not None:
+                    named[PROGRAM_CONTEXT] = staged
+                result = rt.build_image(Build(
+                    context=source.folder, tag=canonical,
+                    build_args={"VERSION": source.version}, labels={HASH_LABEL: wanted},
+                    contexts=named, quiet=quiet))
             if result.code != 0:
                 tail = result.stderr.strip().splitlines()[-1:] if quiet else []
                 raise PatternError(f"building {canonical} failed"

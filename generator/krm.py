@@ -5,8 +5,12 @@ sidecar fields plus an optional target) says what to inject; its `items` go thro
 `inject.inject` as `pattern inject`, on the round-trip stream, so comments inside items stay.
 The ResourceList goes out on stdout with the injected items and `results`: every note as an
 `info`, a problem as an `error` (the items then unchanged) and a non-zero exit, never a
-traceback. Accepted apiVersions: `config.kubernetes.io/v1` (the functions spec) and the
-`v1alpha1` and `v1beta1` ones older kustomize and kpt send; the answer uses the one it got.
+traceback; the error line also goes to stderr, which kustomize shows (it does not show the
+results of a failed function). Accepted apiVersions: `config.kubernetes.io/v1` (the functions
+spec) and the `v1alpha1` and `v1beta1` ones older kustomize and kpt send; the answer uses the
+one it got. The input goes through the project's one YAML reader's limits (yamlio: at most
+MANIFEST_LIMIT bytes, MAX_DEPTH levels, MAX_NODES values once aliases are expanded) before the
+round-trip parser sees it, so a huge or deeply nested ResourceList is an error result.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from .errors import PatternError
 from .inject import Target, inject
 from .manifests import parse_stream, plain
 from .stack import API_VERSION, stack_from_dict
+from .yamlio import check_shape, read_exactly
 
 RESOURCE_LISTS = ("config.kubernetes.io/v1", "config.kubernetes.io/v1beta1",
                   "config.kubernetes.io/v1alpha1", "config.k8s.io/v1alpha1")
 CONFIG_FIELDS = {"sidecars", "target", "container", "k8sVersion", "sidecarMode",
                  "imageRegistry"}
 SOURCE = "functionConfig"
+INPUT = "<stdin>"
 
 
 class FunctionConfigError(PatternError):
@@ -38,7 +44,11 @@ class FunctionConfigError(PatternError):
 @dataclass
 class Answer:
     text: str
-    failed: bool
+    error: str | None = None  # the message of the error result, if there is one
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 def _yaml() -> YAML:
@@ -101,11 +111,23 @@ def _items_stream(items: list[Any]) -> str:
     return "---\n".join(parts)
 
 
+def run_stdin(catalogue: Catalogue) -> Answer:
+    """The answer to the ResourceList on stdin, read as every input is (yamlio)."""
+    try:
+        text, _ = read_exactly("-")
+    except PatternError as error:
+        return _failure(None, str(error))
+    return run(text, catalogue)
+
+
 def run(text: str, catalogue: Catalogue) -> Answer:
     """The answer to one ResourceList (as text)."""
     yaml = _yaml()
     try:
+        check_shape(text, INPUT)
         resource_list = yaml.load(text)
+    except PatternError as error:
+        return _failure(None, str(error))
     except YAMLError as error:
         return _failure(None, f"the input is not valid YAML: {str(error).splitlines()[0]}")
     if not isinstance(resource_list, dict) or resource_list.get("kind") != "ResourceList" \
@@ -127,14 +149,15 @@ def run(text: str, catalogue: Catalogue) -> Answer:
         return _failure(resource_list, str(error))
     if results:
         resource_list["results"] = results
-    return Answer(_dump(resource_list), failed=False)
+    return Answer(_dump(resource_list))
 
 
 def _failure(resource_list: Any, message: str) -> Answer:
     answer = resource_list if isinstance(resource_list, dict) else {
         "apiVersion": RESOURCE_LISTS[0], "kind": "ResourceList", "items": []}
-    answer["results"] = [{"message": " ".join(message.split()), "severity": "error"}]
-    return Answer(_dump(answer), failed=True)
+    line = " ".join(message.split())
+    answer["results"] = [{"message": line, "severity": "error"}]
+    return Answer(_dump(answer), error=line)
 
 
 def _dump(data: Any) -> str:

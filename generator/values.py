@@ -111,3 +111,18 @@ def resolve(
     if problems:
         raise InvalidValues(problems)
     return values
+
+
+def check_value(pattern: Pattern, instance: str, key: str, text: str) -> tuple[Any, list[str]]:
+    """One `--set INSTANCE.KEY=TEXT` on its own: the typed value and the problems `resolve`
+    reports for it, in its words (`pattern ui` shows them beside the field)."""
+    where = f"{instance}.{key}"
+    prop = _schema_at(pattern, (key,))
+    if prop is None:
+        return text, [f"{where}: unknown parameter of {pattern.name}"
+                      f"{schema.did_you_mean(key, pattern.parameter_properties)}"]
+    try:
+        value = _coerce(text, prop, where)
+    except InvalidValues as error:
+        return text, error.problems
+    return value, schema.validate(value, prop, where)

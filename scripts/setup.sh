@@ -16,7 +16,9 @@ if [[ ${SKIP_RUNTIME:-0} != 1 ]]; then
   fi
 fi
 
-# The Python environment, reinstalled only when pyproject.toml changes.
+# The Python environment, reinstalled only when pyproject.toml changes. Playwright (the browser
+# tests) drives Debian's chromium: it never downloads a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [[ ! -f $stamp ]]; then
   if ! python3 -m venv .venv 2>/dev/null; then

@@ -95,7 +95,8 @@ class Bench:
              f"git://127.0.0.1:{self.daemon_port}/app.git", "--root", str(root),
              "--period", period, "--http-bind", f"127.0.0.1:{self.http_port}",
              "--trigger-token-file", str(token)],
-            env=dict(os.environ, PYTHONPATH=str(HERE)), stderr=subprocess.DEVNULL)
+            env=dict(os.environ, PYTHONPATH=f"{HERE}{os.pathsep}{HERE.parent / '_common'}"),
+            stderr=subprocess.DEVNULL)
         wait_port(self.http_port)
         wait_version(root / "current" / "VERSION", f"v{self.version}\n")
         return proc

@@ -18,6 +18,7 @@ from generator.catalogue import Catalogue, Pattern, load_pattern, meta_schema
 from generator.compose import compose
 from generator.docs import stale_files
 from generator.errors import CatalogueError, PatternError
+from generator.runner.plan import expand_references
 from generator.sidecars import SidecarRequest
 from generator.stack import Stack
 from generator.validate import check_documents
@@ -114,7 +115,8 @@ STRING_PARAMETERS = _string_parameters()
     "---\nkind: Secret", "}\n;", "$(reboot)", "\\", "\u2028", "/ok/path", "10s"])))
 def test_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Pattern, key: str,
                                            text: str) -> None:
-    """A value lands verbatim at its field, or is refused with a user error; never new YAML."""
+    """A value lands verbatim at its field (as the container sees it, after the kubelet's
+    `$(VAR)` expansion), or is refused with a user error; never new YAML."""
     prop = pattern.parameter_properties[key]
     base_values = {**required_values(pattern), **prop.get("x-example-with", {})}
     if text in prop.get("enum", ()):
@@ -129,7 +131,8 @@ def test_user_text_never_changes_the_shape(catalogue: Catalogue, pattern: Patter
         return
     assert _shape(result) == _shape(baseline)
     if text:
-        assert any(text in leaf for leaf in _strings(result))
+        assert any(text in leaf or text in expand_references(leaf, {})
+                   for leaf in _strings(result))
 
 
 def _nested_string_paths() -> list[tuple[Catalogue, Pattern, str, tuple[str, ...]]]:

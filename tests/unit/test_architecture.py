@@ -20,10 +20,10 @@ LAYERS: list[tuple[str, set[str]]] = [
                   "component", "krm", "validate", "webhook"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
-                 "runner.engines", "runner.cli_engine", "webhook_server"}),
-    ("commands", {"generate", "docs", "scaffold", "commands", "diagram",
+                 "runner.engines", "runner.cli_engine", "runner.atomic", "webhook_server"}),
+    ("commands", {"generate", "docs", "scaffold", "commands", "diagram", "web.views",
                   "webhook_manifests"}),
-    ("surface", {"cli", "__main__", "__init__"}),
+    ("surface", {"cli", "__main__", "__init__", "web", "web.app"}),
 ]
 
 

@@ -138,3 +138,39 @@ def test_the_command_exits_non_zero_with_the_resource_list_on_stdout() -> None:
     good = run_pattern("krm", stdin=resource_list(inject_config()), catalogue=CATALOGUE)
     assert good.code == 0, good.stderr
     assert len(yaml.safe_load(good.stdout)["items"]) == 3
+
+
+def _laughs(levels: int) -> str:
+    """A ResourceList whose functionConfig is a "billion laughs": 10**levels values once its
+    aliases are expanded, in a few hundred bytes."""
+    lines = ['a0: &a0 "lol"']
+    lines += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]" for n in range(1, levels + 1)]
+    body = "\n".join(f"    {line}" for line in lines)
+    return ("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems: []\n"
+            f"functionConfig:\n  spec:\n{body}\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n- a: "
+     + "[" * 150 + "]" * 150 + "\n", "<stdin>:4: nested deeper than 100 levels"),
+    (_laughs(9), "<stdin>: more than 1,000,000 values once its aliases are expanded"),
+])
+def test_a_deep_or_exploding_resource_list_is_an_error_result(text: str, message: str) -> None:
+    """The limits of the project's one YAML reader (yamlio) hold before ruamel parses."""
+    answer = run(text, Catalogue(CATALOGUE))
+    assert answer.failed
+    assert yaml.safe_load(answer.text)["results"] == [{"message": message, "severity": "error"}]
+
+
+def test_a_huge_resource_list_on_stdin_is_an_error_result_not_a_hang() -> None:
+    item = ("- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: big}\n"
+            f"  data: {{x: {'y' * 1024}}}\n")
+    huge = ("apiVersion: config.kubernetes.io/v1\nkind: ResourceList\nitems:\n"
+            + item * 3000)  # about 3 MiB, past the 2 MiB every input may have
+    done = run_pattern("krm", stdin=huge, catalogue=CATALOGUE)
+    assert done.code == 1
+    (result,) = yaml.safe_load(done.stdout)["results"]
+    assert result == {"message": "<stdin>: larger than the 2 MiB this command reads",
+                      "severity": "error"}
+    assert done.stderr.strip().endswith("<stdin>: larger than the 2 MiB this command reads")
+    assert "Traceback" not in done.stderr

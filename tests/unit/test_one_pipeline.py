@@ -4,6 +4,7 @@ writes reads the same under YAML 1.1 (kubectl, the API server, PyYAML) and YAML 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -62,6 +63,9 @@ def test_every_pattern_injects_into_every_fixture_valid_and_yaml11_safe(
         if "needs pod annotation" in str(error):  # the fixture is annotated differently
             annotation = str(error).split("needs pod annotation ")[1].split("=")[0]
             assert f"{annotation}:" in text
+            return
+        if "not a mount of the app container" in str(error):  # config-reloader watches the
+            assert "volumeMounts" not in text or "/etc/nginx/conf" not in text  # app's mounts
             return
         # a Service needs labels to select the pod by
         assert "would select no pod: the pod template has no labels (add some)" in str(error)
@@ -153,3 +157,20 @@ def test_validate_reports_a_companion_service_that_selects_nothing() -> None:
     assert check_documents(written, "1.33") == [
         "Service web-ftp: spec.selector {'app.kubernetes.io/name': 'web'} selects no pod "
         "template of this stream"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(word=st.sampled_from(["$(HOME)", "$$(HOME)", "a$b", "$", "$(LOG_COLLECTOR_FIELD_g)"])
+       | st.text(alphabet="$()ABg_", min_size=1, max_size=10))
+def test_a_sidecar_value_reaches_its_container_as_written_not_expanded(word: str) -> None:
+    """The kubelet expands `$(NAME)` in env values: a user value must not read a variable."""
+    from generator.runner.plan import plan_documents
+    fields = json.dumps({"g": "other", "h": word})
+    generated, _ = generate_manifest(GenerateRequest(
+        name="demo", app_image="nginx:1.27",
+        sidecars=SidecarFlags(with_=("log-collector",), set_=(f"log-collector.fields={fields}",)),
+        catalogue=REAL.root, validate=False))
+    (plan,) = plan_documents(list(yaml.safe_load_all(generated)), {}, "/run/files")
+    env = {e["name"]: e.get("value") for c in plan.play["spec"]["containers"]
+           for e in c.get("env", [])}
+    assert env["LOG_COLLECTOR_FIELD_h"] == word

@@ -21,6 +21,8 @@ def test_wheel_carries_the_catalogue_and_works_unpacked(tmp_path: Path) -> None:
     assert "generator/schemas/pattern.schema.yaml" in names
     assert "generator/_data/patterns/README.md" in names
     assert "generator/_data/images/README.md" in names
+    assert {"generator/web/templates/compose.html", "generator/web/static/app.js",
+            "generator/web/static/style.css"} <= names  # `pattern ui` fetches nothing
     # -S skips site, so the checkout's editable install cannot shadow the unpacked wheel; the
     # dependencies come from this environment's site-packages, named explicitly.
     dependencies = sysconfig.get_paths()["purelib"]

@@ -12,19 +12,25 @@ own `gitdir` file names the tree as this sidecar sees it, so `git worktree prune
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from atomic_publish import (
+    exchange,
+    exchange_supported,
+    prune,
+    remove_path,
+    swap_symlink,
+    write_state,
+)
+
 from gitsync.config import FULL_HASH
 
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-_libc = ctypes.CDLL(None, use_errno=True)
+__all__ = ["Layout", "exchange", "exchange_supported", "point_worktree", "prune_trees",
+           "publish_exchange", "publish_symlink", "read_published", "remove_path",
+           "worktree_entry"]
 
 
 @dataclass(frozen=True)
@@ -57,41 +63,6 @@ class Layout:
         return self.meta / "link.tmp"
 
 
-def exchange(first: Path, second: Path) -> None:
-    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE)."""
-    rc = _libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
-                         _RENAME_EXCHANGE)
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(first), None, str(second))
-
-
-def exchange_supported(scratch: Path) -> bool:
-    a, b = scratch / "xchg-a", scratch / "xchg-b"
-    for p in (a, b):
-        p.mkdir(exist_ok=True)
-    try:
-        exchange(a, b)
-        return True
-    except OSError as exc:
-        if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            return False
-        raise
-    finally:
-        for p in (a, b):
-            p.rmdir()
-
-
-def remove_path(path: Path) -> list[str]:
-    """Delete a file, symlink or tree; return the errors instead of stopping at the first."""
-    errors: list[str] = []
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path, onerror=lambda _f, p, e: errors.append(f"{p}: {e[1]}"))
-    return errors
-
-
 def worktree_entry(tree: Path) -> Path:
     """The worktree entry (under repo.git/worktrees) that `tree/.git` points to."""
     pointer = (tree / ".git").read_text().strip().removeprefix("gitdir:").strip()
@@ -117,21 +88,12 @@ def read_published(layout: Layout) -> str | None:
 
 
 def _write_state(layout: Layout, sha: str) -> None:
-    tmp = layout.meta / "published.tmp"
-    tmp.write_text(sha + "\n")
-    os.replace(tmp, layout.state)
+    write_state(layout.state, sha)
 
 
 def publish_symlink(layout: Layout, sha: str) -> None:
-    # Relative, so the app may mount the volume at any path and still follow it.
-    target = os.path.relpath(layout.trees / sha, layout.root)
-    remove_path(layout.tmp_link)
-    os.symlink(target, layout.tmp_link)
-    if layout.link.is_dir() and not layout.link.is_symlink():
-        exchange(layout.tmp_link, layout.link)  # switching from exchange mode
-        remove_path(layout.tmp_link)
-    else:
-        os.replace(layout.tmp_link, layout.link)
+    swap_symlink(layout.link, layout.trees / sha, layout.tmp_link)
+    remove_path(layout.tmp_link)  # the directory an exchange-mode publish had left there
     _write_state(layout, sha)
 
 
@@ -157,8 +119,4 @@ def publish_exchange(layout: Layout, sha: str, previous: str | None) -> None:
 
 
 def prune_trees(layout: Layout, keep: set[str]) -> list[str]:
-    errors: list[str] = []
-    for entry in layout.trees.iterdir():
-        if entry.name not in keep:
-            errors += remove_path(entry)
-    return errors
+    return prune(layout.trees, keep)

@@ -314,7 +314,7 @@ def sidecar_command(*args: str) -> list[str]:
 
 def sidecar_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITSYNC_")}
-    env["PYTHONPATH"] = str(IMAGE_DIR)
+    env["PYTHONPATH"] = os.pathsep.join([str(IMAGE_DIR), str(IMAGE_DIR.parent / "_common")])
     env.update(extra or {})
     return env
 
