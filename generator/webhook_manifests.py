@@ -184,7 +184,8 @@ def _deployment(spec: WebhookManifests, image: str) -> dict[str, Any]:
         return {"httpGet": {"path": path, "port": "https", "scheme": "HTTPS"},
                 "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": failures}
 
-    args = ["webhook", "serve", "--port", str(PORT), "--cert-file", "/etc/webhook/tls/tls.crt",
+    # args of the image's entrypoint, `pattern webhook serve`
+    args = ["--port", str(PORT), "--cert-file", "/etc/webhook/tls/tls.crt",
             "--key-file", "/etc/webhook/tls/tls.key", "--on-error", spec.on_error]
     if spec.k8s_version:
         args += ["--k8s-version", spec.k8s_version]

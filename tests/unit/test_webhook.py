@@ -303,3 +303,14 @@ def test_namespace_comes_from_the_request(client: Client) -> None:
     del pod["metadata"]["namespace"]
     answer = client.review(review_of(pod, namespace=NAMESPACE))["response"]
     assert "namespace" not in patched(pod, answer)["metadata"]
+
+
+def test_the_cli_does_not_import_the_server_until_webhook_serve_runs() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, generator.cli; print(sorted(m for m in sys.modules if m.startswith("
+            "('generator.webhook', 'http.server', 'cryptography'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

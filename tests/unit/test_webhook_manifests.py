@@ -45,6 +45,7 @@ def test_everything_to_deploy_it_with_the_safe_defaults() -> None:
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert {"readinessProbe", "livenessProbe", "startupProbe", "resources"} <= set(container)
+    assert all(a.startswith("--") for a in container["args"][::2])  # to `pattern webhook serve`
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert pod["automountServiceAccountToken"] is False
