@@ -9,6 +9,7 @@ from support import CATALOGUE, one_error, run_pattern
 
 from generator.catalogue import Catalogue
 from generator.compose import compose
+from generator.runner.plan import expand_references
 from generator.sidecars import SidecarRequest
 from generator.stack import Stack
 
@@ -42,8 +43,10 @@ def test_a_stable_host_the_password_as_a_file_and_retention_flags() -> None:
 def test_the_dump_command_is_an_argv_of_flags_no_shell() -> None:
     hostile = "--result-file=/tmp/x; rm -rf / $(id) `id`"
     container = sidecar({"dumpCommand": ["mariadb-dump", "--host=127.0.0.1", hostile]})
-    assert container["args"] == ["run", "--dump-arg=mariadb-dump", "--dump-arg=--host=127.0.0.1",
-                                 f"--dump-arg={hostile}"]
+    # as the container sees them, after the kubelet's $(VAR) expansion
+    seen = [expand_references(a, {}) for a in container["args"]]
+    assert seen == ["run", "--dump-arg=mariadb-dump", "--dump-arg=--host=127.0.0.1",
+                    f"--dump-arg={hostile}"]
 
 
 def test_local_uses_the_repository_volume_and_credentials_come_from_a_secret() -> None:
