@@ -526,19 +526,26 @@ def images_build(
           say=lambda line: typer.echo(line, err=True), runtime=runtime)
 
 
+# `run` and `apply` (which starts the workloads that are not running yet, as `run` does).
+WaitOption = Annotated[bool, _opt("--wait", help="Return once every started container is "
+                                                 "ready.")]
+TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds --wait may take.",
+                                              callback=_seconds)]
+PublishOption = Annotated[list[str] | None, _opt(
+    "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
+    help="Publish a container port on the host, on 127.0.0.1 unless IP is given (repeatable; "
+         "apply: for the pods it starts, a running pod keeps its ports).")]
+
+
 @app.command()
 def run(
     file: Annotated[str | None, typer.Argument(
         help="Manifest or stack file to run ('-' reads stdin).")] = None,
     stack_file: Annotated[str | None, _opt("--file", "-f", metavar="FILE",
                                            help="A stack file (same as the argument).")] = None,
-    wait: Annotated[bool, _opt("--wait", help="Return once every container is ready.")] = False,
-    timeout: Annotated[float, typer.Option(
-        "--timeout", help="Seconds --wait may take.", callback=_seconds)] = 120,
-    publish: Annotated[list[str] | None, _opt(
-        "--publish", "-p", metavar="[IP:]HOST:CONTAINER",
-        help="Publish a container port on the host, on 127.0.0.1 unless IP is given "
-             "(repeatable).")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 120,
+    publish: PublishOption = None,
     replace: Annotated[bool, _opt("--replace", help="Replace pods of the same name.")] = False,
     verbose: Annotated[bool, _opt("--verbose", "-v",
                                   help="Say what is translated for the engine, and each step.")]
@@ -565,6 +572,37 @@ def run(
                     replace=replace, catalogue=catalogue, runtime=runtime,
                     say=(lambda line: typer.echo(line, err=True)) if verbose else None)
     sys.stdout.write(rows)
+
+
+@app.command()
+def apply(
+    file: Annotated[str | None, typer.Argument(
+        help="Manifest or stack file to apply ('-' reads stdin).")] = None,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 120,
+    publish: PublishOption = None,
+    verbose: Annotated[bool, _opt("--verbose", "-v", help="Say each step.")] = False,
+    catalogue: CatalogueOption = None,
+    runtime: RuntimeOption = None,
+) -> None:
+    """Apply changed ConfigMaps and Secrets to running pods, as `kubectl apply` would.
+
+    A ConfigMap or Secret volume of a running pod is updated the way the kubelet updates it
+    (a new `..<timestamp>` folder and one atomic `..data` symlink swap), at once and without
+    restarting anything. Workloads that are not running are started as by `run`; a pod whose
+    template changed is refused (replace it with `run --replace`).
+
+    \b
+    Examples:
+      pattern apply shop.yaml
+      pattern apply nginx-config.yaml     # only a ConfigMap: every running pod that mounts it
+    """
+    from .commands import apply_pods
+
+    sys.stdout.write(apply_pods(file, wait=wait, timeout=timeout, publish=publish or [],
+                                catalogue=catalogue, runtime=runtime,
+                                say=(lambda line: typer.echo(line, err=True)) if verbose
+                                else None))
 
 
 @app.command()

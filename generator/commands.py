@@ -201,6 +201,19 @@ def run_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str]
     return _status_table([p.name for p in plans])
 
 
+def apply_pods(path: str | None, *, wait: bool, timeout: float, publish: list[str],
+               catalogue: Path | None, say: Any, runtime: str | None = None) -> str:
+    from .runner import engines
+    from .runner.run import apply
+
+    if path is None:
+        raise UsageError("give a manifest or stack file (or '-' for stdin)")
+    lines = apply(load_runnable(path, catalogue), _parse_publish(publish), wait=wait,
+                  timeout=timeout, say=say or (lambda _: None),
+                  engine=lambda: engines.choose(runtime))
+    return "".join(line + "\n" for line in lines)
+
+
 def _known_pods(runtime: str | None) -> list[str]:
     """Pods `pattern run` recorded; only those of one engine when one is named (--runtime or
     SIDECAR_PATTERNS_RUNTIME), all of them with auto."""

@@ -13,7 +13,7 @@ from typing import Any
 from . import kinds, rules, workloads
 from .catalogue import Catalogue
 from .errors import ComposeError
-from .sidecars import PodContext, PodPatch, build_patch
+from .sidecars import PodContext, PodPatch, build_patch, volume_sources
 from .stack import Stack
 from .values import Assignment
 from .versions import parse_k8s_version
@@ -32,6 +32,7 @@ def pod_context(stack: Stack, app: dict[str, Any]) -> PodContext:
         labels=workloads.labels_of(stack),
         selector=workloads.selector_of(stack),
         volumes=tuple(str(v.get("name")) for v in stack.volumes),
+        volume_sources=volume_sources(list(stack.volumes)),
         pod_fields={k: v for k, v in stack.pod.items() if k not in {"containers", "volumes"}},
         annotations=dict(stack.annotations),
         namespace=stack.namespace,

@@ -46,6 +46,7 @@ from .sidecars import (
     SidecarOptions,
     SidecarRequest,
     build_patch,
+    volume_sources,
 )
 
 INJECT_ANNOTATION = "sidecar-patterns.io/inject"  # "false" on an object or its pod: skip it
@@ -396,6 +397,7 @@ def _pod_context(obj: dict[str, Any], template: dict[str, Any], app: dict[str, A
         selector=kinds.pod_selector(plain(obj)),
         volumes=(*(str(v.get("name")) for v in spec.get("volumes") or [] if isinstance(v, dict)),
                  *kinds.claim_templates(obj)),
+        volume_sources=volume_sources(plain(spec.get("volumes") or [])),
         pod_fields={k: plain(v) for k, v in spec.items() if k not in {"containers",
                                                                       "initContainers"}},
         annotations={str(k): str(v) for k, v in annotations_of(meta).items()},

@@ -47,6 +47,7 @@ class RenderContext:
     pattern_name: str
     pattern_version: str
     app: str = "app"
+    app_mounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     selector: dict[str, str] = field(default_factory=dict)
 
@@ -61,6 +62,7 @@ class RenderContext:
             "native": self.native,
             "pattern": {"name": self.pattern_name, "version": self.pattern_version},
             "app": self.app,
+            "app_mounts": dict(self.app_mounts),
             "labels": dict(self.labels),
             "selector": dict(self.selector),
         }

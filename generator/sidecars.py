@@ -187,6 +187,7 @@ class PodContext:
     labels: dict[str, str]
     selector: dict[str, str]
     volumes: tuple[str, ...] = ()  # names of the pod's volumes (claim templates included)
+    volume_sources: dict[str, str] = field(default_factory=dict)  # volume -> configMap, secret...
     pod_fields: dict[str, Any] = field(default_factory=dict)  # spec fields as the pod has them
     annotations: dict[str, str] = field(default_factory=dict)
     namespace: str | None = None
@@ -217,6 +218,26 @@ class PodPatch:
     def classic_containers(self) -> list[dict[str, Any]]:
         """What goes after the pod's containers."""
         return [] if self.native else self.sidecars
+
+
+def app_mounts(pod: PodContext) -> dict[str, dict[str, Any]]:
+    """The app container's mounts by mountPath: the volume, its source kind (configMap, secret,
+    projected, emptyDir...; '' when unknown), subPath and readOnly, for templates to check."""
+    mounts = {}
+    for mount in pod.app.get("volumeMounts") or []:
+        if isinstance(mount, dict) and isinstance(mount.get("mountPath"), str):
+            volume = str(mount.get("name"))
+            mounts[str(mount["mountPath"]).rstrip("/") or "/"] = {
+                "volume": volume, "source": pod.volume_sources.get(volume, ""),
+                "subPath": str(mount.get("subPath") or mount.get("subPathExpr") or ""),
+                "readOnly": bool(mount.get("readOnly"))}
+    return mounts
+
+
+def volume_sources(volumes: list[Any]) -> dict[str, str]:
+    """Pod volume definitions -> name: the source kind (the key beside `name`)."""
+    return {str(v["name"]): next((str(k) for k in v if k != "name"), "")
+            for v in volumes if isinstance(v, dict) and "name" in v}
 
 
 def use_native_sidecars(options: SidecarOptions) -> bool:
@@ -457,6 +478,7 @@ def _add_sidecar(patch: PodPatch, volumes: _Volumes, sidecar: _Sidecar, pod: Pod
         pattern_name=pattern.name,
         pattern_version=pattern.version,
         app=str(pod.app.get("name")),
+        app_mounts=app_mounts(pod),
         labels=pod.labels,
         selector=pod.selector,
     )

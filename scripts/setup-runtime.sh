@@ -8,8 +8,9 @@
 #             busybox-static curl git ca-certificates shellcheck, and the real clients the tests
 #             use: openssh-client rsync openssl lftp sslscan redis-server redis-tools, and the
 #             engines whose configs tests check on the host: nginx nutcracker, and rclone (the
-#             data-loader engine its image tests and benchmark run on the host) (apt-get update only
-#             if needed; no service is started by the install: policy-rc.d says no meanwhile)
+#             data-loader engine its image tests and benchmark run on the host), and chromium
+#             (the browser the `pattern ui` tests drive) (apt-get update only if needed; no
+#             service is started by the install: policy-rc.d says no meanwhile)
 #   conf      /etc/containers/containers.conf: runc, cgroupfs, file events, netavark, default
 #             ulimits within the host's hard limits (a different old file is kept once as .orig);
 #             a "containers" range in /etc/subuid and /etc/subgid for `hostUsers: false` pods

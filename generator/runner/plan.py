@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,6 +53,10 @@ class PodPlan:
     host_ports: list[tuple[str, int]] = field(default_factory=list)
     host_network: bool = False
     pod_volumes: list[str] = field(default_factory=list)  # the pod's emptyDirs, removed on down
+    # ConfigMap/Secret volume -> what it projects ({kind, name, items, mode, optional}), so
+    # `pattern apply` can write a changed ConfigMap or Secret into the running pod.
+    projections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spec_hash: str = ""  # of the workload's pod template, to tell a changed pod (apply)
     runtime: str = ""  # the engine it was started on (set by the runner)
     notes: list[str] = field(default_factory=list)
 
@@ -76,7 +82,7 @@ def _config_map_values(obj: dict[str, Any]) -> dict[str, bytes]:
 
 
 @dataclass
-class _Sources:
+class Sources:
     config_maps: dict[str, dict[str, bytes]]
     secrets: dict[str, dict[str, bytes]]
 
@@ -85,8 +91,9 @@ class _Sources:
         return table.get(name)
 
 
-def _sources(documents: list[dict[str, Any]]) -> _Sources:
-    sources = _Sources({}, {})
+def sources_of(documents: list[dict[str, Any]]) -> Sources:
+    """The ConfigMaps and Secrets of the input, decoded."""
+    sources = Sources({}, {})
     for obj in documents:
         if obj.get("kind") == "ConfigMap":
             sources.config_maps[obj["metadata"]["name"]] = _config_map_values(obj)
@@ -99,7 +106,7 @@ def plan_documents(documents: list[dict[str, Any]], publish: Publish,
                    files_root: str) -> list[PodPlan]:
     """One plan per pod-bearing workload; ConfigMap/Secret volumes become host folders under
     `files_root/<pod>/<volume>` (the runner writes them from `PodPlan.files`)."""
-    sources = _sources(documents)
+    sources = sources_of(documents)
     plans = []
     for obj in documents:
         template = pod_template_of(obj)
@@ -116,12 +123,14 @@ def plan_documents(documents: list[dict[str, Any]], publish: Publish,
     return plans
 
 
-def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: _Sources,
+def _plan_pod(obj: dict[str, Any], template: dict[str, Any], sources: Sources,
               publish: Publish, files_root: str) -> PodPlan:
     kind, name = obj["kind"], local_pod_name(obj)
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template["spec"])
     plan = PodPlan(name=name, source=f"{kind} {obj['metadata']['name']}", play={}, containers=[])
+    plan.spec_hash = hashlib.sha256(json.dumps(template, sort_keys=True,
+                                               default=str).encode()).hexdigest()
     if kind not in {"Pod"}:
         plan.notes.append(f"{kind} {obj['metadata']['name']}: runs as one pod named {name}")
     replicas = (obj.get("spec") or {}).get("replicas")
@@ -207,7 +216,7 @@ def _container_plan(container: dict[str, Any], role: Role, native: bool) -> Cont
 _DROPPED = ("startupProbe", "readinessProbe", "livenessProbe", "lifecycle", "restartPolicy")
 
 
-def _translate_container(container: dict[str, Any], plan: PodPlan, sources: _Sources,
+def _translate_container(container: dict[str, Any], plan: PodPlan, sources: Sources,
                          publish: Publish, obj: dict[str, Any]) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in container.items() if k not in _DROPPED}
     name = container["name"]
@@ -273,7 +282,7 @@ def _expand_references(container: dict[str, Any]) -> None:
                               for a in container[key]]
 
 
-def _translate_env(container: dict[str, Any], plan: PodPlan, sources: _Sources,
+def _translate_env(container: dict[str, Any], plan: PodPlan, sources: Sources,
                    obj: dict[str, Any]) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = []
     for source in container.get("envFrom") or []:
@@ -303,7 +312,7 @@ def _translate_env(container: dict[str, Any], plan: PodPlan, sources: _Sources,
 
 
 def _resolve_value_from(name: str, value_from: dict[str, Any], container: dict[str, Any],
-                        plan: PodPlan, sources: _Sources, obj: dict[str, Any]) -> dict[str, Any]:
+                        plan: PodPlan, sources: Sources, obj: dict[str, Any]) -> dict[str, Any]:
     for kind, key in (("configMap", "configMapKeyRef"), ("secret", "secretKeyRef")):
         ref = value_from.get(key)
         if ref is None:
@@ -334,7 +343,7 @@ def _resolve_value_from(name: str, value_from: dict[str, Any], container: dict[s
     return {"valueFrom": value_from}
 
 
-def _translate_volumes(spec: dict[str, Any], sources: _Sources, plan: PodPlan,
+def _translate_volumes(spec: dict[str, Any], sources: Sources, plan: PodPlan,
                        folder: str) -> list[dict[str, Any]]:
     volumes = []
     for volume in spec.get("volumes") or []:
@@ -350,21 +359,33 @@ def _translate_volumes(spec: dict[str, Any], sources: _Sources, plan: PodPlan,
                 else:
                     raise ManifestError(f"{plan.source}: volume {name} needs {kind} "
                                         f"{ref[name_key]!r}, which is not in the input")
-            mode = int(ref.get("defaultMode", 0o644))
-            items = ref.get("items")
-            chosen = {i["path"]: (values[i["key"]], int(i.get("mode", mode))) for i in items
-                      if i["key"] in values} if items else {k: (v, mode) for k, v in values.items()}
-            for relative, content in chosen.items():
-                if relative.startswith("/") or ".." in relative.split("/"):
-                    raise ManifestError(f"{plan.source}: volume {name}: bad item path {relative}")
+            projection = {"kind": kind, "name": ref[name_key], "items": ref.get("items"),
+                          "mode": int(ref.get("defaultMode", 0o644)),
+                          "optional": bool(ref.get("optional"))}
+            plan.projections[name] = projection
+            for relative, content in project(projection, values, plan.source, name).items():
                 plan.files[f"{name}/{relative}"] = content
             plan.notes.append(f"volume {name}: {kind} {ref[name_key]} -> files on the host "
                               "(decoded, removed by down)" if kind == "secret" else
-                              f"volume {name}: configMap {ref[name_key]} -> files on the host")
+                              f"volume {name}: configMap {ref[name_key]} -> files on the host "
+                              "(the kubelet's layout: ..data swapped by `pattern apply`)")
             volume = {"name": name, "hostPath": {"path": f"{folder}/{name}", "type": "Directory"}}
             break
         volumes.append(volume)
     return volumes
+
+
+def project(projection: dict[str, Any], values: dict[str, bytes], source: str,
+            volume: str) -> dict[str, tuple[bytes, int]]:
+    """The files a ConfigMap/Secret volume shows (relative path -> data, mode), from the
+    object's values, as the kubelet picks them (`items`, `defaultMode`, an item's `mode`)."""
+    mode, items = projection["mode"], projection.get("items")
+    chosen = {i["path"]: (values[i["key"]], int(i.get("mode", mode))) for i in items
+              if i["key"] in values} if items else {k: (v, mode) for k, v in values.items()}
+    for relative in chosen:
+        if relative.startswith("/") or ".." in relative.split("/") or relative.startswith(".."):
+            raise ManifestError(f"{source}: volume {volume}: bad item path {relative}")
+    return chosen
 
 
 def _claimed_volumes(obj: dict[str, Any], pod: str, plan: PodPlan) -> list[dict[str, Any]]:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ManifestError, PatternError, RuntimeUnavailable
+from ..kinds import pod_template_of
 from . import engines, state
-from .plan import ContainerPlan, PodPlan, Publish, plan_documents
+from .plan import ContainerPlan, PodPlan, Publish, plan_documents, project, sources_of
 from .probes import Outcome, Target, probe_once, run_action, wait_until
 from .runtime import Runtime
 
@@ -213,6 +214,65 @@ def up(plans: list[PodPlan], *, wait: bool, timeout: float, replace: bool = Fals
             down(plan.name, grace=0)
         raise
     return rt
+
+
+# ---------------------------------------------------------------- apply
+
+def apply(documents: list[dict[str, Any]], publish: Publish, *, wait: bool, timeout: float,
+          say: Say = _quiet, engine: Callable[[], Runtime] = engines.choose) -> list[str]:
+    """What `kubectl apply` does to a pod, locally: a ConfigMap or Secret of the input that
+    a running pod mounts is written into it as the kubelet would (a new timestamped folder and
+    one `..data` swap, at once rather than after the kubelet's sync delay), and the pod keeps
+    running; env values taken from it stay as they were, as on Kubernetes. A workload of the
+    input that is not running is started; one whose pod template changed is refused (a cluster
+    would replace its pod: `pattern run --replace`); `engine` is asked only then (updating
+    files needs no engine). Returns one line per object."""
+    if not documents:
+        raise ManifestError("nothing to apply: the input has no documents")
+    sources = sources_of(documents)
+    has_pods = any(pod_template_of(obj) is not None for obj in documents)
+    plans = plan_documents(documents, publish, str(state.root() / "files")) if has_pods else []
+    if not plans and not sources.config_maps and not sources.secrets:
+        kinds = ", ".join(sorted({str(d.get("kind")) for d in documents}))
+        raise ManifestError(f"nothing to apply: no workload, ConfigMap or Secret (found: {kinds})")
+    start = []
+    for plan in plans:
+        recorded = state.load(plan.name)
+        if recorded is None or not engines.for_pod(recorded.runtime).pod_exists(plan.name):
+            start.append(plan)
+        elif recorded.spec_hash != plan.spec_hash:
+            raise PatternError(f"pod {plan.name}: its pod template changed; apply "
+                               "only updates ConfigMaps and Secrets: `pattern run FILE "
+                               "--replace` replaces the pod, as a rollout would")
+    lines, used = [], set()
+    for pod in state.known_pods():
+        recorded = state.load(pod)
+        if recorded is None or any(plan.name == pod for plan in start):
+            continue
+        payloads = {}
+        for volume, projection in recorded.projections.items():
+            values = sources.lookup(projection["kind"], projection["name"])
+            if values is not None:
+                used.add((projection["kind"], projection["name"]))
+                payloads[volume] = project(projection, values, recorded.source, volume)
+        changed = state.write_volumes(state.root() / "files" / pod, payloads)
+        for volume in sorted(payloads):
+            projection = recorded.projections[volume]
+            word = "configured" if volume in changed else "unchanged"
+            lines.append(f"{projection['kind'].lower()}/{projection['name']} {word} "
+                         f"(pod {pod}, volume {volume})")
+            say(f"{pod}: volume {volume}: {word}" + (" (new ..data)" if word == "configured"
+                                                      else ""))
+    for kind, table in (("configMap", sources.config_maps), ("secret", sources.secrets)):
+        for name in sorted(table):
+            if (kind, name) not in used and not any(
+                    (p.get("kind"), p.get("name")) == (kind, name)
+                    for plan in start for p in plan.projections.values()):
+                lines.append(f"{kind.lower()}/{name} not mounted by a running pod")
+    if start:
+        up(start, wait=wait, timeout=timeout, say=say, runtime=engine())
+        lines += [f"pod/{plan.name} created" for plan in start]
+    return lines
 
 
 def pod_ip(pod: str) -> str:

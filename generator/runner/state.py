@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import schema
 from ..errors import PatternError, UsageError
+from . import atomic
 from .plan import ContainerPlan, PodPlan
 
 STATE_ENV = "SIDECAR_PATTERNS_STATE"
@@ -46,17 +47,22 @@ def save(plan: PodPlan) -> None:
     (folder / "plan.json").write_text(json.dumps(record, indent=1))
 
 
-def write_files(plan: PodPlan, files_root: Path) -> None:
-    """ConfigMap/Secret volumes as host folders, with the modes Kubernetes would give."""
-    base = files_root / plan.name
-    for volume in {v["name"] for v in plan.play["spec"].get("volumes", []) if "hostPath" in v
-                   and str(v["hostPath"]["path"]).startswith(str(base))}:
-        (base / volume).mkdir(parents=True, exist_ok=True)
-    for relative, (content, mode) in plan.files.items():
-        path = base / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        path.chmod(mode)
+def write_files(plan: PodPlan, files_root: Path) -> list[str]:
+    """ConfigMap/Secret volumes as host folders in the kubelet's layout (`..data` and a
+    timestamped folder), with the modes Kubernetes would give; the volumes whose files changed
+    (all of them on a first write)."""
+    payloads = {}
+    for volume in plan.projections:
+        prefix = volume + "/"
+        payloads[volume] = {k[len(prefix):]: v for k, v in plan.files.items()
+                            if k.startswith(prefix)}
+    return write_volumes(files_root / plan.name, payloads)
+
+
+def write_volumes(base: Path, payloads: dict[str, atomic.Payload]) -> list[str]:
+    """Each volume's folder under `base` made to show its payload (a new timestamped folder
+    and one `..data` swap, as the kubelet updates a mounted ConfigMap); the changed ones."""
+    return [volume for volume in sorted(payloads) if atomic.write(base / volume, payloads[volume])]
 
 
 def load(pod: str) -> PodPlan | None:

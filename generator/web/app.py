@@ -7,6 +7,7 @@ Flask only parses requests and renders the templates; what a page shows comes fr
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,18 +184,27 @@ def serve(host: str, port: int, catalogue_root: Path | None, say: Callable[[str]
     except ValueError:
         raise UsageError(f"--host {host[:80]!r}: give an IP address, e.g. 127.0.0.1") from None
     loopback = is_loopback(host)
+    # Our own socket, so a port in use is our one error line (werkzeug would print and exit).
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        server = make_server(host, port, create_app(catalogue_root, loopback_only=loopback),
-                             threaded=True)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(64)
     except OSError as error:
+        listener.close()
         raise PatternError(f"cannot listen on {host}:{port}: {error.strerror or error}"
                            ) from None
+    port = listener.getsockname()[1]
+    server = make_server(host, port,
+                         create_app(catalogue_root, loopback_only=loopback), threaded=True,
+                         fd=listener.fileno())
     shown = f"[{host}]" if ":" in host else host
     if not loopback:
         say(f"warning: {host} is not a loopback address: anyone who can reach this machine "
             "can use this page")
-    say(f"pattern ui: http://{shown}:{server.server_port}/ (Ctrl-C stops it)")
+    say(f"pattern ui: http://{shown}:{port}/ (Ctrl-C stops it)")
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        listener.close()

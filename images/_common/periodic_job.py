@@ -66,15 +66,20 @@ class Status:
     facts: dict[str, object] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, result: Result) -> None:
-        now = time.time()
+    def note(self, result: Result) -> None:
+        """The result's facts and counts, without counting a run."""
         with self.lock:
-            self.runs += 1
-            self.last_run = now
             self.facts.update(result.facts)
             for key, count in result.counts.items():
                 old = self.facts.get(key, 0)
                 self.facts[key] = (old if isinstance(old, int) else 0) + count
+
+    def record(self, result: Result) -> None:
+        now = time.time()
+        self.note(result)
+        with self.lock:
+            self.runs += 1
+            self.last_run = now
             if result.ok:
                 self.consecutive_failures = 0
                 self.last_success = now
@@ -150,9 +155,12 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
 
 
 def run_every(interval: float, job: Callable[[], Result], status: Status, bind: str,
-              prefix: str, log: Callable[[str], None], run_at_start: bool = True) -> int:
+              prefix: str, log: Callable[[str], None], run_at_start: bool = True,
+              first: Callable[[], Result] | None = None) -> int:
     """Run `job` now (or, without run_at_start, first after one interval: then it is ready at
-    once) and every `interval` seconds until SIGTERM; one run at a time."""
+    once) and every `interval` seconds until SIGTERM; one run at a time. `first`, when given,
+    runs once before any job, with the endpoints up and no job beside it (POST /run waits);
+    if it fails, the loop ends there and the caller gets 1."""
     ready, stop, one_at_a_time = threading.Event(), threading.Event(), threading.Lock()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -166,6 +174,17 @@ def run_every(interval: float, job: Callable[[], Result], status: Status, bind: 
         return result
 
     server = serve(bind, status, ready, run, prefix) if bind != "off" else None
+    if first is not None:
+        if not run_at_start:
+            ready.set()
+        with one_at_a_time:
+            before = first()
+        status.note(before)
+        if not before.ok:
+            log(f"error: {before.error}")
+            if server is not None:
+                server.shutdown()
+            return 1
     if not run_at_start:
         ready.set()
         stop.wait(interval)

@@ -11,6 +11,13 @@ streams that command's output (e.g. mariadb-dump over 127.0.0.1) into a snapshot
 /--dump-name, with `restic backup --stdin`. A dump that exits non-zero fails the run, and the
 snapshot restic made of its partial output is forgotten at once: no partial "success".
 
+With --load-arg items (the loader, e.g. mariadb over 127.0.0.1; the pattern passes them
+when restore is on), `run` first loads the dump of --restore-snapshot into the app once the
+app answers: one time per data volume, which then holds the marker file .backup-dump-loaded
+(left out of snapshots); remove it to load again. Until the load is done no snapshot is
+taken; a load that still fails after --restore-timeout ends the sidecar with exit 1 (the pod
+says so, loudly).
+
 Every run first unlocks stale locks only (`restic unlock` removes locks of dead processes on
 this host and locks older than 30 minutes, never a live one), snapshots under a stable
 --host (retention groups by host and paths), and counts: a snapshot that restic could not
@@ -35,6 +42,7 @@ from sidecar_common import add_flag
 
 PROGRAM = "backup"
 PREFIX = "BACKUP_"
+LOADED_MARKER = ".backup-dump-loaded"
 EXIT_FAILED, EXIT_USAGE = 1, 2
 RETENTION = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 
@@ -62,6 +70,10 @@ def parser() -> argparse.ArgumentParser:
                    help="the dump command as argv, one item per flag, written --dump-arg=ITEM "
                         "(so items may start with -); instead of --dump-command")
     flag("--dump-name", "dump.sql", "the file name the dump has in its snapshot")
+    flag("--load-command", None, 'run: first load the dump with this JSON array (its stdin)')
+    p.add_argument("--load-arg", action="append", default=[], metavar="ITEM",
+                   help="the loader as argv, one item per flag (--load-arg=ITEM)")
+    flag("--restore-timeout", "10m", "how long the dump load retries while the app starts")
     for period in RETENTION:
         flag(f"--keep-{period}", None, f"retention: restic forget --keep-{period} N")
     return p
@@ -80,9 +92,13 @@ def restic(args: argparse.Namespace, *command: str) -> subprocess.CompletedProce
 
 
 def _said(proc: subprocess.CompletedProcess[str]) -> str:
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    """restic's last Fatal line; with what ssh said before it (sftp: the real reason)."""
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
     fatal = [line for line in lines if line.startswith("Fatal:")]
-    return (fatal or lines or [f"exit {proc.returncode}"])[-1]
+    ssh = [line.removeprefix("subprocess ssh: ") for line in lines
+           if line.startswith("subprocess ssh: ")]  # restic passes ssh's stderr on so
+    said = (fatal or lines or [f"exit {proc.returncode}"])[-1]
+    return f"{said} (ssh said: {ssh[-1]})" if ssh and fatal else said
 
 
 def ensure_repository(args: argparse.Namespace) -> str:
@@ -105,7 +121,8 @@ def snapshot(args: argparse.Namespace) -> job.Result:
     if problem:
         return job.Result(False, problem)
     restic(args, "unlock")  # stale locks only; a live one makes the backup below wait or fail
-    proc = restic(args, "backup", "--json", "--host", args.host, args.data_dir)
+    proc = restic(args, "backup", "--json", "--host", args.host,
+                  "--exclude", str(Path(args.data_dir) / LOADED_MARKER), args.data_dir)
     summary: dict[str, object] = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{") and '"summary"' in line:
@@ -180,6 +197,66 @@ def dump(args: argparse.Namespace) -> job.Result:
                       {"dumps": 1})
 
 
+def load_dump(args: argparse.Namespace) -> job.Result:
+    """Once per data volume: the dump of --restore-snapshot into the app, by the loader."""
+    marker = Path(args.data_dir) / LOADED_MARKER
+    if marker.exists():
+        said = marker.read_text().strip()
+        log(f"restore: the dump was loaded into this volume before ({said}); not again "
+            f"(remove {marker} to load it again)")
+        return job.Result(True, facts={"dumpLoad": "done before"})
+    problem = ensure_repository(args)
+    if problem:
+        return job.Result(False, f"dump load: {problem}", counts={"dumpLoadsFailed": 1})
+    path = "/" + args.dump_name
+    listed = restic(args, "snapshots", "--json", "--host", args.host, "--path", path,
+                    *([] if args.restore_snapshot == "latest" else [args.restore_snapshot]))
+    if listed.returncode != 0:
+        return job.Result(False, f"dump load: cannot list snapshots: {_said(listed)}",
+                          counts={"dumpLoadsFailed": 1})
+    found = json.loads(listed.stdout or "[]")
+    if not found:
+        if args.restore_snapshot != "latest":
+            return job.Result(False, f"dump load: no snapshot {args.restore_snapshot} of {path}",
+                              counts={"dumpLoadsFailed": 1})
+        log(f"restore: no dump {path} by host {args.host} yet; nothing to load")
+        marker.write_text("no dump yet\n")
+        return job.Result(True, facts={"dumpLoad": "no dump"})
+    snapshot_id = max(found, key=lambda s: s["time"])["short_id"]
+    command = json.loads(args.load_command)
+    deadline = time.monotonic() + seconds(args.restore_timeout)
+    attempt, why = 0, ""
+    while time.monotonic() < deadline:
+        attempt += 1
+        reader = subprocess.Popen(["restic", "-q", "dump", snapshot_id, path],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert reader.stdout is not None and reader.stderr is not None
+        loaded = subprocess.run(command, stdin=reader.stdout, capture_output=True, text=True,
+                                check=False, timeout=seconds(args.timeout))
+        reader.stdout.close()
+        reader_said = reader.stderr.read().decode(errors="replace").strip()
+        read_code = reader.wait()
+        if loaded.returncode == 0 and read_code == 0:
+            marker.write_text(f"snapshot {snapshot_id} loaded at "
+                              f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            log(f"restore: loaded the dump of snapshot {snapshot_id} with {command[0]} "
+                f"(attempt {attempt})")
+            return job.Result(True, facts={"dumpLoad": "loaded", "dumpLoadedId": snapshot_id},
+                              counts={"dumpLoads": 1})
+        if loaded.returncode == 0:  # the loader took all it got, but restic could not read it
+            why = reader_said.splitlines()[-1] if reader_said else f"exit {read_code}"
+            return job.Result(False, f"dump load: restic dump {snapshot_id} failed: {why}",
+                              counts={"dumpLoadsFailed": 1})
+        lines = [line for line in loaded.stderr.splitlines() if line.strip()]
+        why = lines[-1] if lines else f"exit {loaded.returncode}"
+        if attempt == 1:
+            log(f"restore: {command[0]} cannot load the dump yet ({why}); retrying until the "
+                f"app answers, for up to {args.restore_timeout}")
+        time.sleep(2)
+    return job.Result(False, f"dump load failed after {args.restore_timeout}: {why}",
+                      counts={"dumpLoadsFailed": 1})
+
+
 def restore(args: argparse.Namespace) -> int:
     data = Path(args.data_dir)
     if any(p.name != "lost+found" for p in data.iterdir()):
@@ -211,12 +288,16 @@ def main(argv: list[str] | None = None) -> int:
         seconds(args.interval)
         seconds(args.timeout)
         int(args.max_failures)
+        seconds(args.restore_timeout)
         if args.dump_arg:
             args.dump_command = json.dumps(args.dump_arg)
-        if args.dump_command:
-            command = json.loads(args.dump_command)
+        if args.load_arg:
+            args.load_command = json.dumps(args.load_arg)
+        for which in ("dump", "load"):
+            text = getattr(args, f"{which}_command")
+            command = json.loads(text) if text else ["-"]
             if not command or not all(isinstance(c, str) for c in command):
-                raise ValueError("--dump-command must be a JSON array of strings")
+                raise ValueError(f"--{which}-command must be a JSON array of strings")
         for period in RETENTION:
             value = getattr(args, f"keep_{period}")
             if value is not None and int(value) < 1:
@@ -242,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     status = job.Status(max_failures=int(args.max_failures))
     log(f"snapshots of {args.data_dir} every {args.interval} as host {args.host}")
+    first = (lambda: load_dump(args)) if args.load_command else None
     return job.run_every(seconds(args.interval), lambda: snapshot(args), status, args.http_bind,
-                         "backup", log, run_at_start=False)
+                         "backup", log, run_at_start=False, first=first)
 
 
 if __name__ == "__main__":

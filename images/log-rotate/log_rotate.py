@@ -25,13 +25,12 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import periodic_job as job
 from periodic_job import seconds
 from sidecar_common import add_flag
+from tell_app import call, find_processes
 
 PROGRAM = "log-rotate"
 PREFIX = "LOG_ROTATE_"
@@ -120,43 +119,11 @@ def loop(args: argparse.Namespace) -> int:
                          args.http_bind, "log_rotate", log)
 
 
-def _mount_namespace(pid: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
-    except OSError:
-        return None
-
-
-def find_processes(name: str) -> list[int]:
-    """The top-most processes named `name` (a master, not its workers) in other containers:
-    with a shared process namespace this container's own processes are visible too (and may
-    have the same name, python3 say), but they have this container's mount namespace."""
-    ours = _mount_namespace("self")
-    found: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or _mount_namespace(entry.name) == ours:
-            continue
-        try:
-            comm = (entry / "comm").read_text().strip()
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if comm == name[:15]:
-            found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return sorted(pid for pid, parent in found.items() if parent not in found)
-
-
 def reopen(args: argparse.Namespace) -> int:
     if args.reopen_url:
-        request = urllib.request.Request(args.reopen_url, method=args.reopen_method, data=b""
-                                         if args.reopen_method in ("POST", "PUT") else None)
-        try:
-            with urllib.request.urlopen(request, timeout=seconds(args.reopen_timeout)) as reply:
-                code = reply.status
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-        except (urllib.error.URLError, OSError) as exc:
-            log(f"error: reopen call {args.reopen_method} {args.reopen_url} failed: {exc}")
+        code, error = call(args.reopen_method, args.reopen_url, seconds(args.reopen_timeout))
+        if code is None:
+            log(f"error: reopen call {args.reopen_method} {args.reopen_url} failed: {error}")
             return EXIT_FAILED
         if not 200 <= code < 300:
             log(f"error: reopen call {args.reopen_method} {args.reopen_url} answered {code}")

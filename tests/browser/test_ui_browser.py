@@ -76,8 +76,11 @@ def test_an_invalid_value_shows_the_schemas_message_beside_the_field(
         "ssh.port: 80 is less than the minimum of 1024"
     assert "invalid" in (page.get_attribute("#f-s0-p-port >> xpath=..", "class") or "")
     page.locator("#sidecar-0").screenshot(path=str(artifacts / "composer-invalid-field.png"))
+    assert page.text_content("#output") == ""  # no stale YAML beside a bad form
+    assert page.is_hidden("#diagram")
     page.fill("#f-s0-p-port", "2222")
     page.wait_for_function("() => document.getElementById('err-f-s0-p-port').textContent === ''")
+    page.wait_for_selector("#diagram", state="visible")
 
 
 def test_without_javascript_the_form_posts_and_shows_the_message(

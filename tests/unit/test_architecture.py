@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                   "component", "krm", "validate"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
-                 "runner.engines", "runner.cli_engine"}),
+                 "runner.engines", "runner.cli_engine", "runner.atomic"}),
     ("commands", {"generate", "docs", "scaffold", "commands", "diagram", "web.views"}),
     ("surface", {"cli", "__main__", "__init__", "web", "web.app"}),
 ]

@@ -122,6 +122,23 @@ def test_statefulset_claim_templates_become_named_volumes_of_the_first_pod() -> 
     assert any("data-db-0" in note for note in plan.notes)
 
 
+def test_a_plan_records_its_projections_and_a_template_hash_for_apply() -> None:
+    (first,) = plan_documents(DOCS, {3000: 18080}, "/run/files")
+    assert first.projections == {"conf": {"kind": "configMap", "name": "cm", "mode": 0o644,
+                                          "optional": False, "items": [
+                                              {"key": "app.conf", "path": "app.conf",
+                                               "mode": 0o600}]}}
+    # --publish and the ConfigMap's values are not the pod template: apply may update them.
+    changed_map = [DOCS[0], {**DOCS[1], "data": {"mode": "slow", "app.conf": "x=2\n"}}, DOCS[2]]
+    (again,) = plan_documents(changed_map, {}, "/run/files")
+    assert again.spec_hash == first.spec_hash and again.files["conf/app.conf"][0] == b"x=2\n"
+    template = DOCS[2]["spec"]["template"]
+    other = {**DOCS[2], "spec": {**DOCS[2]["spec"], "template": {
+        **template, "metadata": {"labels": {"a": "b"}, "annotations": {"x": "y"}}}}}
+    (changed,) = plan_documents([DOCS[0], DOCS[1], other], {}, "/run/files")
+    assert changed.spec_hash != first.spec_hash
+
+
 @pytest.mark.parametrize(("text", "seen"), [
     ("$(A)-$(B)", "x-$(B)"),           # a variable the container does not define stays
     ("$$(A)", "$(A)"),                 # $$ is the escape for $

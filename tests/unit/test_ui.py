@@ -281,6 +281,14 @@ def test_pattern_ui_prints_the_url_and_serves_loopback() -> None:
         proc.wait(timeout=10)
     refused = run_pattern("ui", "--host", "example.org", catalogue=None)
     assert refused.code == 2 and "give an IP address" in refused.stderr
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_pattern("ui", "--port", str(taken.getsockname()[1]), catalogue=None)
+    assert busy.code == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+    assert busy.stderr.count("\n") == 1, busy.stderr
 
 
 def test_a_fresh_page_shows_no_messages(client: Any) -> None:

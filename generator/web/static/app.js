@@ -50,9 +50,9 @@ function show(answer) {
     if (output) output.textContent = answer.ok ? answer.output : "";
   }
   const diagram = document.getElementById("diagram");
-  if (diagram && answer.ok) {
-    diagram.src = answer.svg;
-    diagram.hidden = !answer.svg;
+  if (diagram) { // no stale pod beside a form that no longer makes one
+    if (answer.ok && answer.svg) diagram.src = answer.svg;
+    diagram.hidden = !(answer.ok && answer.svg);
   }
   const diff = document.getElementById("diff");
   if (diff) {

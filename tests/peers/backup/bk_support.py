@@ -7,13 +7,21 @@ import hashlib
 import json
 import subprocess
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pods import RunningPod
+
+# Where a command runs: a podman container's name, or (pod, container) on the pod's engine.
+Target = str | tuple[RunningPod, str]
 
 PEER_DIR = Path(__file__).resolve().parent
 CATALOGUE = PEER_DIR.parents[2] / "patterns"
 PYTHON_IMAGE = "localhost/python3-debian:3.11-bookworm"
 REST_IMAGE = "localhost/sidecar-patterns-test/rclone-restic:1"
+MARIADB_IMAGE = "localhost/sidecar-patterns-examples/mariadb:10.11-bookworm"
+BUSYBOX_IMAGE = "localhost/busybox:1.35-static"
 KUBE_NETWORK = "podman-default-kube-network"
 APP_UID = 12345
 PASSWORD = "correct horse battery staple"
@@ -88,15 +96,19 @@ def stack(name: str, values: dict[str, Any], volumes: dict[str, Any] | None = No
     }
 
 
-def exec_in(container: str, *command: str, check: bool = True) -> str:
-    proc = subprocess.run(["podman", "exec", container, *command], capture_output=True,
-                          text=True, check=False, timeout=900)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exec {command[:2]} in {container}: {proc.stdout}{proc.stderr}")
-    return proc.stdout
+def exec_in(target: Target, *command: str, check: bool = True) -> str:
+    if isinstance(target, tuple):
+        pod, name = target
+        done = pod.exec(name, *command, check=False, timeout=900)
+    else:
+        done = subprocess.run(["podman", "exec", target, *command], capture_output=True,
+                              text=True, check=False, timeout=900)
+    if check and done.returncode != 0:
+        raise AssertionError(f"exec {command[:2]} in {target}: {done.stdout}{done.stderr}")
+    return done.stdout
 
 
-def call(container: str, method: str, path: str) -> tuple[int, dict[str, Any] | str]:
+def call(container: Target, method: str, path: str) -> tuple[int, dict[str, Any] | str]:
     """An HTTP call to the sidecar from inside it: (code, JSON body or text)."""
     code, _, body = exec_in(container, "python3", "-c", STATUS_SCRIPT, method,
                             path).partition(" ")
@@ -106,13 +118,13 @@ def call(container: str, method: str, path: str) -> tuple[int, dict[str, Any] | 
         return int(code), body.strip()
 
 
-def status(container: str) -> dict[str, Any]:
+def status(container: Target) -> dict[str, Any]:
     code, body = call(container, "GET", "/status")
     assert code == 200 and isinstance(body, dict), (code, body)
     return body
 
 
-def hashes(container: str) -> dict[str, list[str]]:
+def hashes(container: Target) -> dict[str, list[str]]:
     result: dict[str, list[str]] = json.loads(exec_in(container, "python3", "-c", HASH_SCRIPT))
     return result
 
@@ -122,7 +134,7 @@ def hashes_of_text(text: str) -> list[str]:
     return [hashlib.sha256(text.encode()).hexdigest(), "0o644"]
 
 
-def snapshots(container: str) -> list[dict[str, Any]]:
+def snapshots(container: Target) -> list[dict[str, Any]]:
     """restic's own list, run in the sidecar with its environment."""
     listed: list[dict[str, Any]] = json.loads(exec_in(container, "restic", "snapshots",
                                                       "--json", "--no-lock"))
@@ -132,3 +144,33 @@ def snapshots(container: str) -> list[dict[str, Any]]:
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=check,
                           timeout=300)
+
+
+def address_of(container: str) -> str:
+    """A podman peer's address on the kube network (what a Docker pod reaches it by)."""
+    return podman("inspect", container, "--format",
+                  "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                  check=False).stdout.strip()
+
+
+@dataclass(frozen=True)
+class SftpServer:
+    """An OpenSSH server (the ssh pattern's sidecar) whose login `user` owns /srv/repos."""
+
+    ip: str
+    port: int
+    user: str
+    client_key: str
+    host_public_key: str
+
+    def repository(self, name: str) -> str:
+        return f"sftp://{self.user}@{self.ip}:{self.port}//srv/repos/{name}"
+
+    def known_hosts(self, public_key: str | None = None) -> str:
+        kind, key = (public_key or self.host_public_key).split()[:2]
+        return f"[{self.ip}]:{self.port} {kind} {key}\n"
+
+    def secret(self, name: str, public_key: str | None = None) -> dict[str, Any]:
+        """The sidecar's sshSecret: its client key and this server's host key."""
+        return secret(name, {"ssh-privatekey": self.client_key,
+                                "known_hosts": self.known_hosts(public_key)})

@@ -1,0 +1,125 @@
+"""images/_common/stage.py, run on this host (Debian 12, like the images' build stage) into a
+temporary root: what it stages, what it leaves out, and that it is byte-for-byte repeatable."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+STAGE = Path(__file__).resolve().parents[3] / "images" / "_common" / "stage.py"
+PROGRAM = '''\
+import json
+
+def later():
+    import csv  # lazily, on a path import time does not take
+    return csv
+'''
+
+
+def stage(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["/usr/bin/python3", str(STAGE), "--root", str(root), *args],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "SOURCE_DATE_EPOCH": "0"})
+
+
+def digest(root: Path) -> str:
+    """Names, modes, mtimes, link targets and contents of the whole tree."""
+    hashed = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        hashed.update(f"{path.relative_to(root)} {info.st_mode:o} {info.st_mtime_ns}".encode())
+        if path.is_symlink():
+            hashed.update(os.readlink(path).encode())
+        elif path.is_file():
+            hashed.update(path.read_bytes())
+    return hashed.hexdigest()
+
+
+def stage_program(work: Path) -> Path:
+    """Stage /bin/true and Python for PROGRAM (written to work/app) into work/root."""
+    (work / "app").mkdir()
+    (work / "app" / "program.py").write_text(PROGRAM)
+    result = stage(work / "root", "--user", "65532", "--bin", "/bin/true",
+                   "--path", "/etc/nsswitch.conf", "--python-path", str(work / "app"),
+                   "--python-entry", "program")
+    assert result.returncode == 0, result.stderr
+    return work / "root"
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not Path("/usr/bin/python3").is_file() or sys.platform != "linux":
+        pytest.fail("stage.py runs in a Debian build stage; this host has no /usr/bin/python3")
+    return stage_program(tmp_path_factory.mktemp("stage"))
+
+
+def test_binaries_come_with_the_libraries_and_the_symlinks_that_lead_to_them(
+        staged: Path) -> None:
+    assert (staged / "usr/bin/true").is_file()
+    if Path("/bin").is_symlink():  # merged /usr: /bin -> usr/bin is recreated, not copied
+        assert os.readlink(staged / "bin") == os.readlink("/bin")
+    assert list(staged.glob("usr/lib/*/libc.so.6"))
+    loader = Path("/lib64/ld-linux-x86-64.so.2")
+    if loader.exists():
+        assert (staged / str(loader).lstrip("/")).exists()
+
+
+def test_python_gets_the_modules_imported_now_and_later_and_nothing_else(staged: Path) -> None:
+    stdlib = staged / "usr/lib/python3.11"
+    assert (stdlib / "json" / "decoder.py").is_file()
+    assert (stdlib / "csv.py").is_file()  # imported only inside a function
+    assert (stdlib / "__pycache__" / "csv.cpython-311.pyc").is_file()  # read-only root later
+    assert not (stdlib / "asyncio").exists()
+    assert not (stdlib / "unittest").exists()
+    assert not (staged / "app").exists()  # the program's own code is the Containerfile's
+
+
+def test_the_staged_python_runs_the_program_in_the_root(staged: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")  # the integration tests run the real images
+    (staged / "opt").mkdir(exist_ok=True)
+    (staged / "opt" / "program.py").write_text(PROGRAM + "print(json.dumps(later().__name__))\n")
+    try:
+        ran = subprocess.run(["/usr/bin/python3", "/opt/program.py"], cwd="/",
+                             preexec_fn=lambda: os.chroot(staged),
+                             capture_output=True, text=True, check=False,
+                             env={"PYTHONDONTWRITEBYTECODE": "1"})
+    finally:
+        (staged / "opt" / "program.py").unlink()
+        (staged / "opt").rmdir()
+    assert (ran.returncode, ran.stdout) == (0, '"csv"\n'), ran.stderr
+
+
+def test_the_user_entries_are_the_numeric_user(staged: Path) -> None:
+    assert "sidecar:x:65532:65532:" in (staged / "etc/passwd").read_text()
+    assert "sidecar:x:65532:" in (staged / "etc/group").read_text()
+    assert (staged / "tmp").stat().st_mode & 0o7777 == 0o1777
+
+
+def test_every_mtime_is_the_source_date_epoch(staged: Path) -> None:
+    assert {p.lstat().st_mtime for p in staged.rglob("*")} == {0}
+
+
+def test_the_same_inputs_give_the_same_tree(staged: Path, tmp_path: Path) -> None:
+    assert digest(stage_program(tmp_path)) == digest(staged)
+
+
+@pytest.mark.parametrize("path", ["/usr/share/doc", "/usr/share/man/man1",
+                                  "/usr/share/locale", "/usr/lib/locale"])
+def test_documentation_and_locales_are_refused(path: str, tmp_path: Path) -> None:
+    result = stage(tmp_path / "root", "--path", path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"stage: refusing {path} (documentation and locales stay out)"]
+
+
+def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    result = stage(tmp_path / "root", "--bin", "/usr/bin/no-such-engine")
+    assert result.returncode != 0
+    assert result.stderr.strip() == ("stage: /usr/bin/no-such-engine does not exist in the "
+                                     "build stage")
