@@ -8,6 +8,9 @@ import pytest
 
 _INTEGRATION = Path(__file__).parent / "integration"
 
+# Fixtures shared by several integration suites, defined once (see each module's docstring).
+pytest_plugins = ["log_peers"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

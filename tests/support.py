@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,12 @@ def run_pattern(*args: str, stdin: str | None = None, catalogue: Path | None = F
 def with_requests(items: list[str]) -> tuple[SidecarRequest, ...]:
     """`--with` items as the sidecar requests they stand for."""
     return tuple(parse_with(item) for item in items)
+
+
+def unique_name(prefix: str) -> str:
+    """A pod (or peer) name no other test run on this machine uses: `prefix-<6 hex>`. Tests
+    that run at the same time (two suites, two worktrees) never replace each other's pods."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 def free_port() -> int:
