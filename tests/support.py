@@ -78,8 +78,8 @@ def wait_for(what: str, predicate: Callable[[], T | bool | None], timeout: float
 def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
     """Publish files into a Secret/ConfigMap volume dir as the kubelet's AtomicWriter does: a
     new hidden timestamped dir, `..data` swapped to it by one rename, visible names symlinked
-    through `..data`, the old dir removed. Plain files (as `pattern run` writes them at start)
-    are replaced by such symlinks, each by one rename."""
+    through `..data`, the old dir removed (`pattern apply` does the same from a manifest).
+    Plain files are replaced by such symlinks, each by one rename."""
     version = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
     version.mkdir()
     for name, content in files.items():

@@ -129,6 +129,9 @@ class Stager:
                         self.add(match.group(1))
 
     def user(self, spec: str) -> None:
+        """root and the numeric user, both with nologin as shell (staged, so that a daemon
+        that checks the shell exists, like sshd, refuses them for the usual reason)."""
+        self.add("/usr/sbin/nologin")
         uid, _, gid = spec.partition(":")
         gid = gid or uid
         etc = self.root / "etc"
@@ -230,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         for path in sorted(python_modules(args.python_entry, args.python_module,
                                           args.python_path)):
             stager.add(path, tree=False)
-    stager.libraries()
     if args.user:
         stager.user(args.user)
+    stager.libraries()
     finish(args.root, int(os.environ.get("SOURCE_DATE_EPOCH", "0")))
     return 0
 

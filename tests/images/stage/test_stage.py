@@ -99,6 +99,7 @@ def test_the_user_entries_are_the_numeric_user(staged: Path) -> None:
     assert "sidecar:x:65532:65532:" in (staged / "etc/passwd").read_text()
     assert "sidecar:x:65532:" in (staged / "etc/group").read_text()
     assert (staged / "tmp").stat().st_mode & 0o7777 == 0o1777
+    assert (staged / "usr/sbin/nologin").is_file()  # the shell both entries name
 
 
 def test_every_mtime_is_the_source_date_epoch(staged: Path) -> None:

@@ -3,6 +3,8 @@ test_staged_images.py and benchmarks/images_bench.py (start-to-ready, idle RSS).
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,26 @@ SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJZApGzAF77DVzJ5JAAbihZYpAFYa5m/r
 class Case:
     args: tuple[str, ...]  # after the image's entrypoint
     health: tuple[str, ...]  # exec'd in the container; exit 0 = healthy
-    options: tuple[str, ...] = ()  # extra `run` options (mounts)
+    mount: str = ""  # a folder `make` fills on the host, mounted read-only here
+    make: Callable[[Path], None] | None = None
+
+    def options(self, folder: Path) -> list[str]:
+        """`run` options; `folder` is an empty host folder this case may fill and mount."""
+        if not self.make:
+            return []
+        self.make(folder)
+        folder.chmod(0o755)
+        for path in folder.iterdir():
+            path.chmod(0o644)  # as a Secret arrives, readable by the image's user
+        return ["-v", f"{folder}:{self.mount}:ro"]
+
+
+def self_signed(folder: Path) -> None:
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost",
+                    "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
+                   check=True, capture_output=True)
 
 
 CASES = {
@@ -24,6 +45,11 @@ CASES = {
                           ("python3", "-m", "iaas_metadata.probe", "/healthz")),
     # The image's default config; state on /tmp (the test runs it with a read-only root).
     "log-collector": Case(("--state-dir", "/tmp"), ("log-collector-health", "--state-dir", "/tmp")),
+    # Ready once nutcracker listens; it connects to a server only when a request comes.
+    "redis-ambassador": Case(("--servers", "127.0.0.1:6390:1"),
+                             ("redis-ambassador", "healthcheck")),
+    # Ready once nginx serves with the mounted certificate (no app needs to listen).
+    "tls-proxy": Case((), ("tls-proxy", "healthcheck"), "/etc/tls-proxy/tls", self_signed),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
 }

@@ -25,7 +25,7 @@ STAGED = staged()
 
 
 def test_the_staged_images_include_the_first_converted_ones() -> None:
-    assert {"iaas-metadata"} <= set(STAGED)
+    assert {"iaas-metadata", "ssh", "log-collector", "redis-ambassador", "tls-proxy"} <= set(STAGED)
     assert set(STAGED) <= set(CASES), "give each staged image its health check in staged_cases"
 
 
@@ -53,11 +53,12 @@ def test_the_image_holds_no_docs_man_pages_locales_or_package_state(name: str,
 
 
 @pytest.mark.parametrize("name", STAGED)
-def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtime) -> None:
+def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtime,
+                                                      tmp_path: Path) -> None:
     ref = ensure_images([name], runtime)[0]
     case = CASES[name]
     container = f"staged-{name}-{uuid.uuid4().hex[:8]}"
-    cli("run", "-d", "--name", container, "--read-only", "--tmpfs", "/tmp", *case.options,
+    cli("run", "-d", "--name", container, "--read-only", "--tmpfs", "/tmp", *case.options(tmp_path),
         ref, *case.args, runtime=runtime.name, check=True)
     try:
         wait_for(f"{name} healthy", lambda: cli("exec", container, *case.health,
