@@ -3,7 +3,8 @@ restic and logrotate a pod runs): a measurement, not a test.
 
 - backup: a volume of --files files, --mib MiB in all (random bytes, so nothing dedupes or
   compresses), snapshotted to a local repository: the first snapshot, then an incremental one
-  after one file changed; wall time and restic's peak RSS (ru_maxrss) of each.
+  after one file changed; wall time and restic's peak RSS (ru_maxrss) of each, beside the
+  baseline of reading every file once (tar into a pipe).
 - log-rotate: logrotate's CPU seconds (user + system) per rotation of one --log-mib MiB file,
   for copytruncate (it copies the file) and create (a rename), and the delayed gzip of it.
 
@@ -42,7 +43,9 @@ for i in range(files):
     with open(f'{d}/f{i}', 'wb') as fh:
         fh.write(os.urandom(size))
 os.environ.update(RESTIC_REPOSITORY='/repo', RESTIC_PASSWORD='bench', RESTIC_CACHE_DIR='/tmp/c')
-out = [step('init', ['restic', '-q', 'init'])]
+# The baseline: reading every file once (tar into a pipe), what any backup must at least do.
+out = [step('baseline: tar of the volume into a pipe', ['sh', '-c', 'tar -cf - /data | wc -c'])]
+out.append(step('init', ['restic', '-q', 'init']))
 out.append(step('first snapshot', ['restic', '-q', 'backup', '--host', 'bench', '/data']))
 with open('/data/d0/f0', 'wb') as fh:
     fh.write(os.urandom(size))

@@ -676,6 +676,141 @@ def down(
         typer.echo(f"{name}: removed", err=True)
 
 
+webhook_app = typer.Typer(
+    help="Inject sidecars in the cluster: a mutating admission webhook, by pod annotation.",
+    no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(webhook_app, name="webhook")
+
+
+def _env(name: str) -> str:
+    return f"SIDECAR_PATTERNS_WEBHOOK_{name}"
+
+
+@webhook_app.command("serve")
+def webhook_serve(
+    address: Annotated[str, typer.Option(envvar=_env("ADDRESS"), show_envvar=True,
+                                         help="Address to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(envvar=_env("PORT"), show_envvar=True,
+                                      help="HTTPS port.")] = 8443,
+    cert_file: Annotated[Path, typer.Option(
+        envvar=_env("CERT_FILE"), show_envvar=True,
+        help="PEM serving certificate (read again when it changes).")]
+    = Path("/etc/webhook/tls/tls.crt"),
+    key_file: Annotated[Path, typer.Option(envvar=_env("KEY_FILE"), show_envvar=True,
+                                           help="PEM private key of the certificate.")]
+    = Path("/etc/webhook/tls/tls.key"),
+    profiles: Annotated[Path | None, typer.Option(
+        envvar=_env("PROFILES"), show_envvar=True,
+        help="A WebhookProfiles file: named sets of stack-file sidecars, chosen by the pod "
+        "annotation sidecar-patterns.io/profile (read again when it changes).")] = None,
+    k8s_version: Annotated[str, typer.Option(
+        envvar=_env("K8S_VERSION"), show_envvar=True,
+        help="The cluster's Kubernetes X.Y (an AdmissionReview does not carry it): 1.29+ "
+        "gets native sidecars.")] = DEFAULT_K8S_VERSION,
+    sidecar_mode: Annotated[str, typer.Option(
+        envvar=_env("SIDECAR_MODE"), show_envvar=True,
+        help="auto (by --k8s-version), native or classic.")] = "auto",
+    image_registry: RegistryOption = None,
+    on_error: Annotated[str, typer.Option(
+        envvar=_env("ON_ERROR"), show_envvar=True,
+        help="A pod that cannot be injected: deny (the default), or allow it unchanged with "
+        "the reason as a warning.")] = "deny",
+    max_connections: Annotated[int, typer.Option(
+        envvar=_env("MAX_CONNECTIONS"), show_envvar=True,
+        help="Connections handled at once; more wait in the backlog.")] = 64,
+    drain_seconds: Annotated[float, typer.Option(
+        envvar=_env("DRAIN_SECONDS"), show_envvar=True, callback=_seconds,
+        help="After SIGTERM: seconds not ready but still answering, before it stops "
+        "accepting and finishes what is in flight.")] = 5,
+    reload_seconds: Annotated[float, typer.Option(
+        envvar=_env("RELOAD_SECONDS"), show_envvar=True, callback=_seconds,
+        help="How often the certificate and profiles are checked for changes.")] = 10,
+    catalogue: CatalogueOption = None,
+) -> None:
+    """Serve AdmissionReviews (admission.k8s.io/v1) for Pod CREATE over HTTPS on /mutate.
+
+    A pod annotated sidecar-patterns.io/inject: "log-collector,sync=git-sync" (and/or
+    sidecar-patterns.io/profile: NAME) gets those sidecars, with values from annotations
+    sidecar-patterns.io/set.SIDECAR.KEY, by the same engine and record as `pattern inject`.
+    GET /healthz (counters) and /readyz; SIGTERM drains.
+
+    \b
+    Example:
+      pattern webhook serve --cert-file tls.crt --key-file tls.key --port 8443
+    """
+    from .catalogue import Catalogue
+    from .stack import check_flags
+    from .webhook import Settings
+    from .webhook_server import ServeOptions, serve
+
+    check_flags([("--k8s-version", k8s_version), ("--sidecar-mode", sidecar_mode),
+                 ("--image-registry", image_registry)])
+    if on_error not in ("deny", "allow"):
+        raise UsageError(f"--on-error {on_error!r}: choose deny or allow")
+    if max_connections < 1:
+        raise UsageError("--max-connections: at least 1")
+    settings = Settings(k8s_version=k8s_version, sidecar_mode=sidecar_mode,
+                        image_registry=image_registry, on_error=on_error)
+    options = ServeOptions(address=address, port=port, cert_file=cert_file, key_file=key_file,
+                           profiles_file=profiles, settings=settings,
+                           max_connections=max_connections, drain_seconds=drain_seconds or 0,
+                           reload_seconds=reload_seconds or 10)
+    raise typer.Exit(serve(options, Catalogue(catalogue)))
+
+
+@webhook_app.command("manifests")
+def webhook_manifests_(
+    namespace: Annotated[str, _opt("--namespace", "-n", help="The webhook's namespace.")]
+    = "sidecar-patterns-webhook",
+    image: Annotated[str | None, _opt(
+        metavar="REF", help="The webhook's image (default: the one `pattern images build "
+        "webhook` makes).")] = None,
+    replicas: Annotated[int, _opt(help="Replicas (2+: a failurePolicy Fail webhook must "
+                                  "survive a node drain).")] = 2,
+    tls: Annotated[str, _opt(
+        help="self-signed (a CA and certificate made now, in a Secret and the caBundle) or "
+        "cert-manager (a Certificate and the CA injector).")] = "self-signed",
+    ca_dir: Annotated[Path | None, _opt(
+        metavar="DIR", help="self-signed: keep the CA here (made if absent, reused if "
+        "present), so renewing the serving certificate leaves the caBundle as it is.")] = None,
+    cert_days: Annotated[int, _opt(help="Days the serving certificate is valid.")] = 365,
+    failure_policy: Annotated[str, _opt(
+        help="Fail (a pod that asks for sidecars never starts without them) or Ignore.")]
+    = "Fail",
+    timeout_seconds: Annotated[int, _opt(help="The API server's timeout for one review "
+                                         "(1-30).")] = 10,
+    profiles: Annotated[str | None, _opt(
+        metavar="FILE", help="A WebhookProfiles file, put in a ConfigMap the pods mount.")]
+    = None,
+    k8s_version: K8sVersionOption = None,
+    on_error: Annotated[str, _opt(help="deny or allow (see webhook serve --on-error).")]
+    = "deny",
+    output: OutputFormat = None,
+    output_file: OutputFile = None,
+    force: ForceOption = False,
+) -> None:
+    """Write everything that deploys the webhook: Namespace, ServiceAccount, Deployment,
+    PodDisruptionBudget, Service, TLS and the MutatingWebhookConfiguration.
+
+    Only pods labelled sidecar-patterns.io/injection=enabled are sent to the webhook, never
+    from its own namespace or kube-system.
+
+    \b
+    Examples:
+      pattern webhook manifests --ca-dir ~/.sidecar-patterns-ca | kubectl apply -f -
+      pattern webhook manifests --tls cert-manager --profiles profiles.yaml \\
+        --output-file webhook.yaml
+    """
+    from .webhook_manifests import WebhookManifests, webhook_manifests
+
+    target, deprecated = _output_file(output, output_file)
+    text, notes = webhook_manifests(WebhookManifests(
+        namespace=namespace, image=image, replicas=replicas, tls=tls, ca_dir=ca_dir,
+        cert_days=cert_days, failure_policy=failure_policy, timeout_seconds=timeout_seconds,
+        profiles=profiles, k8s_version=k8s_version, on_error=on_error))
+    _emit(text, deprecated + notes, target, force=force, inputs=[profiles] if profiles else [])
+
+
 @app.command()
 def ui(
     port: Annotated[int, typer.Option(

@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .catalogue import Catalogue, Pattern
-from .compose import compose
-from .docs import parameter_rows
+from .catalogue import Catalogue
 from .errors import ManifestError, UsageError
-from .generate import check_output
 from .output import table
-from .sidecars import SidecarFlags
 from .versions import DEFAULT_K8S_VERSION, parse_k8s_version
-
-if TYPE_CHECKING:
-    from .runner.plan import Publish
 from .yamlio import (
     file_kind,
     iter_mappings,
     load_documents,
     read_text,
 )
+
+# Each command imports what only it needs where it runs (cold start: `pattern list` must not
+# pay for jinja2, ruamel.yaml or the runner; benchmarks/generate_bench.py measures it).
+if TYPE_CHECKING:
+    from .catalogue import Pattern
+    from .runner.plan import Publish
+    from .sidecars import SidecarFlags
 
 # ---------------------------------------------------------------- list / show
 
@@ -44,6 +42,8 @@ def list_patterns(output: str, root: Path | None) -> str:
 
 
 def example_command(pattern: Pattern) -> str:
+    import shlex
+
     words = ["pattern", "generate", "--name", "demo", "--app-image", "nginx:1.27-bookworm",
              "--with", pattern.name]
     for key in pattern.required_parameters:
@@ -54,6 +54,8 @@ def example_command(pattern: Pattern) -> str:
 
 
 def show_pattern(name: str, output: str, root: Path | None) -> str:
+    from .docs import parameter_rows
+
     pattern = Catalogue(root).get(name)
     if output == "json":
         return json.dumps({
@@ -107,6 +109,7 @@ def validate_files(files: list[str], k8s_version: str) -> tuple[list[str], int]:
 
 def load_runnable(path: str, root: Path | None) -> list[dict[str, Any]]:
     """Kubernetes documents from a manifest, or generated from a stack file."""
+    from .compose import compose
     from .stack import stack_from_dict
 
     text, source = read_text(path)
@@ -152,6 +155,8 @@ def _check_runnable(obj: dict[str, Any], where: str) -> None:
 
 def _parse_publish(items: list[str]) -> Publish:
     """`[IP:]HOST:CONTAINER`, as `docker run -p` takes it (IP defaults to 127.0.0.1)."""
+    import ipaddress
+
     from .runner.plan import DEFAULT_BIND
 
     mapping: Publish = {}
@@ -301,6 +306,7 @@ def _inject_parts(request: InjectRequest) -> tuple[Any, Any, list[Any], Any]:
 
 def inject_manifests(request: InjectRequest) -> tuple[str, list[str]]:
     """The injected stream and the notes for stderr (skips, warnings, a summary)."""
+    from .generate import check_output
     from .inject import inject
 
     options, target, sources, catalogue = _inject_parts(request)
@@ -314,6 +320,7 @@ def inject_component(request: InjectRequest, folder: Path | None, *,
                      force: bool) -> tuple[list[Path], list[str]]:
     """`inject -o kustomize-component`: the component's files written into `folder`."""
     from .component import MARKER, kustomize_component
+    from .generate import check_output
     from .yamlio import write_folder
 
     if request.target is None:

@@ -27,8 +27,9 @@ COMMON_CONTEXT = "common"  # the named build context Containerfiles copy from
 PROGRAM_CONTEXT = "program"
 DISTRIBUTION = "sidecar-patterns"
 # Requirements no command in such an image can use: `pattern new` (cookiecutter) writes into a
-# catalogue, `pattern diagram` (graphviz) needs Graphviz's dot, and neither is in the image.
-NOT_STAGED = frozenset({"cookiecutter", "graphviz"})
+# catalogue, `pattern diagram` (graphviz) needs Graphviz's dot, `pattern ui` (flask) serves a
+# local web console; none of that is in or for the image.
+NOT_STAGED = frozenset({"cookiecutter", "graphviz", "flask"})
 # kubernetes-validate's schema folders that nothing reads (validate reads the -strict ones).
 _UNREAD = re.compile(r"^kubernetes_validate/kubernetes-json-schema/v[0-9.]+-local/")
 

@@ -386,7 +386,7 @@ class Outcome:
 
 
 def _pod_context(obj: dict[str, Any], template: dict[str, Any], app: dict[str, Any],
-                 workload: str) -> PodContext:
+                 workload: str, kind: str | None = None) -> PodContext:
     spec = template["spec"]
     meta = metadata_of(template)
     labels = meta.get("labels")
@@ -402,13 +402,14 @@ def _pod_context(obj: dict[str, Any], template: dict[str, Any], app: dict[str, A
                                                                       "initContainers"}},
         annotations={str(k): str(v) for k, v in annotations_of(meta).items()},
         namespace=metadata_of(obj).get("namespace"),
-        kind=str(obj.get("kind")),
+        kind=kind or str(obj.get("kind")),
     )
 
 
 def inject_object(slot: Slot, options: SidecarOptions, catalogue: Catalogue,
-                  taken: set[tuple[str, str, str]]) -> Outcome:
-    """Inject the sidecars into one pod-bearing object (in place)."""
+                  taken: set[tuple[str, str, str]], pod_kind: str | None = None) -> Outcome:
+    """Inject the sidecars into one pod-bearing object (in place). `pod_kind` is the kind the
+    pod belongs to when that is not the object's own (a Job's pod, seen by the webhook)."""
     obj = slot.obj
     template = pod_template(obj)
     outcome = Outcome()
@@ -435,7 +436,7 @@ def inject_object(slot: Slot, options: SidecarOptions, catalogue: Catalogue,
     app_position, app = _app_container(spec, template, options, where)
     try:
         patch = build_patch(replace(options, requests=desired), catalogue,
-                            _pod_context(obj, template, app, workload))
+                            _pod_context(obj, template, app, workload, pod_kind))
     except UsageError:
         raise
     except PatternError as error:

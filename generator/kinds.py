@@ -126,3 +126,17 @@ def claim_templates(obj: dict[str, Any]) -> tuple[str, ...]:
     templates = sequence(mapping(obj.get("spec")).get("volumeClaimTemplates"))
     return tuple(str(mapping(t.get("metadata")).get("name")) for t in templates
                  if isinstance(t, dict))
+
+
+# ---------------------------------------------------------------- which document is which
+
+def is_stack_file(data: Any) -> bool:
+    """A stack file (`pattern generate -f`), not a Kubernetes object."""
+    return isinstance(data, dict) and data.get("kind") == "Stack" \
+        and str(data.get("apiVersion", "")).startswith("sidecar-patterns.io/")
+
+
+def is_manifest(data: Any) -> bool:
+    """A Kubernetes object (`pattern inject -f`), not a stack file."""
+    return isinstance(data, dict) and isinstance(data.get("kind"), str) \
+        and isinstance(data.get("apiVersion"), str) and not is_stack_file(data)

@@ -23,6 +23,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, ScalarString
 
 from .errors import ManifestError, UsageError
+from .kinds import is_stack_file
 from .yamlio import check_shape, is_folder, read_exactly
 
 _DOC_START = re.compile(r"---(?:[ \t].*)?\r?\n?")
@@ -142,18 +143,6 @@ def parse(document: Document) -> None:
     if is_stack_file(document.data):
         raise StreamError(f"{document.source}: a stack file, not a manifest: make the workload "
                           f"with `pattern generate -f {document.source}`")
-
-
-def is_stack_file(data: Any) -> bool:
-    """A stack file (`pattern generate -f`), not a Kubernetes object."""
-    return isinstance(data, dict) and data.get("kind") == "Stack" \
-        and str(data.get("apiVersion", "")).startswith("sidecar-patterns.io/")
-
-
-def is_manifest(data: Any) -> bool:
-    """A Kubernetes object (`pattern inject -f`), not a stack file."""
-    return isinstance(data, dict) and isinstance(data.get("kind"), str) \
-        and isinstance(data.get("apiVersion"), str) and not is_stack_file(data)
 
 
 def _dump(data: Any, like: str) -> str:

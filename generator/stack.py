@@ -9,7 +9,6 @@ from typing import Any
 
 from . import kinds, schema
 from .errors import InvalidValues, ManifestError, UsageError
-from .manifests import is_manifest
 from .shipped import package_file
 from .sidecars import SidecarFlags, SidecarOptions, SidecarRequest
 from .values import Assignment
@@ -114,7 +113,7 @@ def load_stack(path: str) -> Stack:
     """Read a stack file (or stdin for '-'); every problem is reported with its path."""
     text, source = read_text(path, limit=STACK_FILE_LIMIT)
     docs = load_documents(text, source)
-    manifests = [d for d in docs if is_manifest(d)]
+    manifests = [d for d in docs if kinds.is_manifest(d)]
     if manifests:
         found = ", ".join(sorted({str(d["kind"]) for d in manifests}))
         raise ManifestError(f"{source}: a Kubernetes manifest ({found}), not a stack file: add "

@@ -15,11 +15,14 @@ from .kinds import claim_templates, is_job, mapping, of, pod_spec_of, pod_templa
 from .sidecars import MANAGED_BY_LABEL, MANAGER
 from .versions import parse_k8s_version
 
-# Custom resources a pattern may write whose CRDs are not part of Kubernetes, so no official
-# schema exists here: they pass unchecked (the metrics-adapter tests check the ones it writes
-# against prometheus-operator's CRD schema).
+# Custom resources a pattern (or `pattern webhook manifests --tls cert-manager`) may write
+# whose CRDs are not part of Kubernetes, so no official schema exists here: they pass
+# unchecked (the metrics-adapter tests check the ones it writes against prometheus-operator's
+# CRD schema).
 CUSTOM_RESOURCES = frozenset({("monitoring.coreos.com/v1", "ServiceMonitor"),
-                              ("monitoring.coreos.com/v1", "PodMonitor")})
+                              ("monitoring.coreos.com/v1", "PodMonitor"),
+                              ("cert-manager.io/v1", "Certificate"),
+                              ("cert-manager.io/v1", "Issuer")})
 
 
 @cache

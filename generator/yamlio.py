@@ -6,7 +6,6 @@ import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -307,6 +306,8 @@ def _reads(given: Path, target: Path) -> bool:
 
 def write_atomically(path: Path, text: str | bytes) -> None:
     """Write a file so readers see the old or the new content, never a half-written one."""
+    import tempfile  # here: only writing commands pay for it (and its random, hashlib)
+
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:

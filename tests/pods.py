@@ -1,9 +1,9 @@
 """The integration harness: generate pods from a catalogue, run them with the same code as
 `pattern run` on a chosen engine, look inside them, and always clean up.
 
-This is the one runtime wrapper the tests use: `RunningPod` (exec, logs, state of a pod's
-containers through the runtime seam), `cli` (an engine's own command line, for what the seam
-does not cover: peers, image inspection) and `build_test_image`.
+This is the one runtime wrapper the tests use: `RunningPod` (exec, logs, state, kill and
+start of a pod's containers through the runtime seam), `cli` (an engine's own command line,
+for what the seam does not cover: peers, image inspection) and `build_test_image`.
 """
 
 from __future__ import annotations
@@ -69,6 +69,14 @@ class RunningPod:
 
     def running(self, container: str) -> bool:
         return self.runtime.is_running(self.container(container))
+
+    def kill(self, container: str, signal: str = "KILL") -> None:
+        """Signal one container (KILL: it dies as in a crash or an OOM kill)."""
+        self.runtime.kill(self.container(container), signal)
+
+    def start(self, container: str) -> None:
+        """Start one stopped container of the running pod again (a kubelet restart)."""
+        self.runtime.start(self.container(container))
 
 
 def cli(*args: str, runtime: str = "podman", check: bool = False,

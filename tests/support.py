@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,12 @@ def with_requests(items: list[str]) -> tuple[SidecarRequest, ...]:
     return tuple(parse_with(item) for item in items)
 
 
+def unique_name(prefix: str) -> str:
+    """A pod (or peer) name no other test run on this machine uses: `prefix-<6 hex>`. Tests
+    that run at the same time (two suites, two worktrees) never replace each other's pods."""
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
 def free_port() -> int:
     """A TCP port nothing on this host listens on now (the kernel picks it)."""
     with socket.socket() as probe:
@@ -71,8 +78,8 @@ def wait_for(what: str, predicate: Callable[[], T | bool | None], timeout: float
 def kubelet_update(directory: Path, files: dict[str, bytes]) -> None:
     """Publish files into a Secret/ConfigMap volume dir as the kubelet's AtomicWriter does: a
     new hidden timestamped dir, `..data` swapped to it by one rename, visible names symlinked
-    through `..data`, the old dir removed. Plain files (as `pattern run` writes them at start)
-    are replaced by such symlinks, each by one rename."""
+    through `..data`, the old dir removed (`pattern apply` does the same from a manifest).
+    Plain files are replaced by such symlinks, each by one rename."""
     version = directory / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.monotonic_ns()}"
     version.mkdir()
     for name, content in files.items():

@@ -95,6 +95,9 @@ class EngineCommandLine:
         if names:
             self.run("stop", "-t", str(seconds), *names, timeout=seconds + 30)
 
+    def kill(self, name: str, signal: str) -> None:
+        self.check("kill", "--signal", signal, name)
+
     def is_running(self, name: str) -> bool:
         result = self.run("inspect", name, "--format", "{{.State.Running}}")
         return result.stdout.strip() == "true"

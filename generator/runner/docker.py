@@ -350,5 +350,6 @@ def _mount(mount: dict[str, Any], volumes: dict[str, dict[str, Any]], plan: PodP
                             "volumes are not supported by pattern run on Docker")
     if sub_path:
         source = source / sub_path
-        source.mkdir(parents=True, exist_ok=True)
+        if not source.exists():  # a file of a ConfigMap (a link through ..data) is bound as is
+            source.mkdir(parents=True)
     return f"type=bind,source={source},target={target}{read_only}"

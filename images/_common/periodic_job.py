@@ -6,7 +6,7 @@ does one run and returns a `Result`; this module runs it at start and every inte
 run at a time, and answers on HTTP:
 
   GET /healthz  200 unless the last max_failures runs in a row failed (then 503)
-  GET /readyz   200 once the first run has finished
+  GET /readyz   200 once the first run has finished (with ready_on_success: succeeded)
   GET /status   the counters and the job's own facts as JSON
   GET /metrics  the counters (and numeric facts) in the Prometheus text format
   POST /run     run now (waits for a run in progress) and answer 200 or 500 with /status
@@ -156,11 +156,14 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
 
 def run_every(interval: float, job: Callable[[], Result], status: Status, bind: str,
               prefix: str, log: Callable[[str], None], run_at_start: bool = True,
-              first: Callable[[], Result] | None = None) -> int:
+              first: Callable[[], Result] | None = None,
+              ready_on_success: bool = False) -> int:
     """Run `job` now (or, without run_at_start, first after one interval: then it is ready at
     once) and every `interval` seconds until SIGTERM; one run at a time. `first`, when given,
     runs once before any job, with the endpoints up and no job beside it (POST /run waits);
-    if it fails, the loop ends there and the caller gets 1."""
+    if it fails, the loop ends there and the caller gets 1. With ready_on_success, /readyz
+    waits for the first run that worked (a loader whose app must not start without its
+    data), not for the first run."""
     ready, stop, one_at_a_time = threading.Event(), threading.Event(), threading.Lock()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -171,6 +174,8 @@ def run_every(interval: float, job: Callable[[], Result], status: Status, bind: 
             status.record(result)
         if not result.ok:
             log(f"run failed: {result.error}")
+        elif ready_on_success:
+            ready.set()  # a POST /run that worked counts too
         return result
 
     server = serve(bind, status, ready, run, prefix) if bind != "off" else None
@@ -189,8 +194,8 @@ def run_every(interval: float, job: Callable[[], Result], status: Status, bind: 
         ready.set()
         stop.wait(interval)
     while not stop.is_set():
-        run()
-        ready.set()
+        if run().ok or not ready_on_success:
+            ready.set()
         stop.wait(interval)
     if server is not None:
         server.shutdown()

@@ -50,7 +50,8 @@ DATA = "..data"
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROGRAM, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: config-reloader --watch /etc/nginx/conf --notify signal --process nginx")
+        epilog="Example: config-reloader --watch /etc/nginx/conf --process nginx -- nginx -t -q "
+               "-e stderr -c /etc/nginx/conf/nginx.conf")
     p.add_argument("command", nargs="?", default="run", choices=["run", "healthcheck", "hash"],
                    help="run (default): the loop; healthcheck [PATH]: exit 0 when the HTTP "
                         "endpoint answers 200; hash: print the watched tree's hash")
@@ -63,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     flag("--check-interval", "250ms", "how often each ..data link is read")
     flag("--poll-interval", "10s", "how often the whole tree is hashed anyway")
     flag("--validate", None, "command run on a change before the app is told, as a JSON "
-                             "array; a non-zero exit refuses the change")
+                             "array (or its words after `--`); a non-zero exit refuses it")
     flag("--validate-timeout", "30s", "longest run of --validate")
     flag("--notify", "signal", "signal, http or restart")
     flag("--process", None, "signal: the app's process name (as /proc/PID/comm shows it)")
@@ -268,7 +269,14 @@ def healthcheck(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    command: list[str] = []
+    if "--" in words:  # the validation command, word for word (what the pattern passes)
+        at = words.index("--")
+        words, command = words[:at], words[at + 1:]
+    args = parser().parse_args(words)
+    if command:
+        args.validate = json.dumps(command)
     if args.command == "healthcheck":
         return healthcheck(args)
     try:

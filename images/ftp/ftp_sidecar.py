@@ -9,6 +9,7 @@ User/Group through NSS, so a passwd entry for the running uid is supplied with n
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import socket
@@ -353,11 +354,20 @@ def prepare(args: argparse.Namespace, uid: int, gid: int) -> tuple[list[str], di
     write_private(state / "proftpd.conf", proftpd_config(settings, state).encode())
     env = {
         "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
-        "LD_PRELOAD": nss_wrapper_library(),
+        "LD_PRELOAD": f"{uid_wrapper_library()} {nss_wrapper_library()}",
+        "UID_WRAPPER": "1",
+        "UID_WRAPPER_ROOT": "1",
         "NSS_WRAPPER_PASSWD": str(state / "nss.passwd"),
         "NSS_WRAPPER_GROUP": str(state / "nss.group"),
     }
     return [PROFTPD, "--nodaemon", "-c", str(state / "proftpd.conf")], env
+
+
+def uid_wrapper_library() -> str:
+    found = sorted(glob.glob("/usr/lib/*/libuid_wrapper.so*"))
+    if not found:
+        raise ConfigError("libuid_wrapper.so not found (package libuid-wrapper)")
+    return found[0]
 
 
 def main(argv: Sequence[str]) -> int:

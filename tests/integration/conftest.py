@@ -21,10 +21,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from log_peers import docker_compose_file, lc_image, peers, peers_out
 from pods import require_runtime
 
 from generator.runner import engines
 from generator.runner.runtime import Runtime
+
+# The log peers (tests/peers/logs/log_peers.py), registered here once for every suite below:
+# the log-collector and log-rotate suites share one session instance of them.
+LOG_PEERS = (docker_compose_file, lc_image, peers, peers_out)
 
 
 @pytest.fixture(scope="session", autouse=True)

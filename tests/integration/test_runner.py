@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from pods import assert_nothing_left, cli, running, stack_documents
-from support import FIXTURE_CATALOGUE, run_pattern, wait_for
+from support import FIXTURE_CATALOGUE, run_pattern, unique_name, wait_for
 
 from generator.runner.run import NotReady
 from generator.runner.runtime import Runtime
@@ -53,37 +53,41 @@ def hooks_stack(out: Path, name: str) -> dict[str, Any]:
 
 
 def test_native_sidecar_probes_and_hooks_are_honoured(tmp_path: Path, runtime: Runtime) -> None:
-    documents = stack_documents(hooks_stack(tmp_path, "hooks"), FIXTURE_CATALOGUE)
+    name = unique_name("hooks")
+    documents = stack_documents(hooks_stack(tmp_path, name), FIXTURE_CATALOGUE)
     assert documents[-1]["spec"]["initContainers"][0]["restartPolicy"] == "Always"
     started = time.monotonic()
     with running(documents, runtime=runtime) as (pod,):
         waited = time.monotonic() - started
         # Readiness became true only after the app's 2 s delay, and up() waited for it.
         assert waited >= 2
-        assert pod.exec("hooks", "test", "-f", "/tmp/ready").returncode == 0
+        assert pod.exec(name, "test", "-f", "/tmp/ready").returncode == 0
         # The native sidecar started (and ran its postStart) before the app started.
         assert (tmp_path / "order").read_text() == "sidecar-was-first\n"
         assert (tmp_path / "poststart").read_text() == "hi\n"
         assert any("file-server: postStart ran" in line for line in pod.log)
     # preStop hooks ran on down: the app's first, the sidecar's after (sidecars stop last).
     assert (tmp_path / "sidecar-saw").read_text() == "app\n"
-    assert_nothing_left(runtime, "hooks")
+    assert_nothing_left(runtime, name)
 
 
 def test_a_pod_that_never_gets_ready_is_reported_and_removed(tmp_path: Path,
                                                             runtime: Runtime) -> None:
-    stack = hooks_stack(tmp_path, "never")
+    name = unique_name("never")
+    stack = hooks_stack(tmp_path, name)
     stack["spec"]["app"]["readinessProbe"]["exec"]["command"] = ["test", "-f", "/nope"]
     documents = stack_documents(stack, FIXTURE_CATALOGUE)
-    with (pytest.raises(NotReady, match=r"never/never: readinessProbe timed out: exec \['test'"),
+    with (pytest.raises(NotReady, match=rf"{name}/{name}: readinessProbe timed out: "
+                                        r"exec \['test'"),
           running(documents, timeout=20, runtime=runtime)):
         pass
-    assert_nothing_left(runtime, "never")
+    assert_nothing_left(runtime, name)
 
 
 def test_cli_run_status_logs_down(tmp_path: Path, runtime: Runtime) -> None:
     manifest = tmp_path / "shop.yaml"
-    generated = run_pattern("generate", "--name", "clirun", "--app-image", BUSYBOX,
+    name = unique_name("clirun")
+    generated = run_pattern("generate", "--name", name, "--app-image", BUSYBOX,
                             "--app-command", "sh -c 'echo app-says-hi; exec sleep 600'",
                             "--with", "file-server", "--set", "file-server.banner=served",
                             "--output-file", str(manifest))
@@ -94,26 +98,26 @@ def test_cli_run_status_logs_down(tmp_path: Path, runtime: Runtime) -> None:
                               "--verbose", env={"SIDECAR_PATTERNS_RUNTIME": runtime.name})
         assert started.code == 0, started.stderr
         assert f"runtime: {runtime.name}" in started.stderr
-        assert "translate: clirun: file-server: native sidecar" in started.stderr
+        assert f"translate: {name}: file-server: native sidecar" in started.stderr
         rows = [line.split()[:5] for line in started.stdout.splitlines()]
         assert rows[0] == ["POD", "CONTAINER", "ROLE", "STATE", "READY"]
-        assert ["clirun", "file-server", "sidecar", "running", "yes"] in rows
-        status = json.loads(run_pattern("status", "clirun", "-o", "json").stdout)
+        assert [name, "file-server", "sidecar", "running", "yes"] in rows
+        status = json.loads(run_pattern("status", name, "-o", "json").stdout)
         sidecar = next(r for r in status if r["container"] == "file-server")
         assert sidecar["live"] == "yes" and sidecar["readiness_probe"].startswith("exec ")
         import urllib.request
 
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             assert response.read() == b"served\n"
-        assert "clirun  file-server" in run_pattern("status", "clirun").stdout
-        assert run_pattern("logs", "--pod", "clirun").stdout == "app-says-hi\n"
+        assert f"{name}  file-server" in run_pattern("status", name).stdout
+        assert run_pattern("logs", "--pod", name).stdout == "app-says-hi\n"
         taken = run_pattern("run", str(manifest), "--wait", "-p", f"{port}:8080",
                             "--runtime", runtime.name)
         assert taken.code == 1 and "already exists" in taken.stderr
     finally:
         stopped = run_pattern("down", str(manifest), "--grace-period", "0")
     assert stopped.code == 0, stopped.stderr
-    assert_nothing_left(runtime, "clirun")
+    assert_nothing_left(runtime, name)
 
 
 def test_bad_inputs_are_one_line_and_leave_nothing(tmp_path: Path, runtime: Runtime) -> None:
@@ -166,7 +170,9 @@ def test_secrets_are_decoded_as_on_kubernetes(tmp_path: Path, runtime: Runtime) 
     with running(documents, runtime=runtime) as (pod,):
         assert pod.exec("app", "sh", "-c", "echo $PW").stdout == "s3cr3t\n"
         assert pod.exec("app", "cat", "/creds/password").stdout == "s3cr3t"
-        assert pod.exec("app", "stat", "-c", "%a", "/creds/password").stdout == "400\n"
+        # The kubelet's layout: the name is a link through ..data to a file with the mode.
+        assert pod.exec("app", "readlink", "/creds/password").stdout == "..data/password\n"
+        assert pod.exec("app", "stat", "-L", "-c", "%a", "/creds/password").stdout == "400\n"
     assert_nothing_left(runtime, "secrets")
 
 

@@ -17,11 +17,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "shipped", "versions", "output", "schema", "yamlio"}),
     ("model", {"catalogue", "kinds", "values", "rules", "render"}),
     ("pipeline", {"sidecars", "stack", "workloads", "compose", "manifests", "inject",
-                  "component", "krm", "validate"}),
+                  "component", "krm", "validate", "webhook"}),
     ("runtime", {"images", "runner", "runner.plan", "runner.podman", "runner.probes",
                  "runner.run", "runner.state", "runner.runtime", "runner.docker",
-                 "runner.engines", "runner.cli_engine", "runner.atomic"}),
-    ("commands", {"generate", "docs", "scaffold", "commands", "diagram", "web.views"}),
+                 "runner.engines", "runner.cli_engine", "runner.atomic", "webhook_server"}),
+    ("commands", {"generate", "docs", "scaffold", "commands", "diagram", "web.views",
+                  "webhook_manifests"}),
     ("surface", {"cli", "__main__", "__init__", "web", "web.app"}),
 ]
 

@@ -44,7 +44,12 @@ def assert_same_under_both(text: str) -> None:
 
 
 def required(pattern: Pattern) -> dict[str, Any]:
-    return {k: pattern.parameter_properties[k]["examples"][0] for k in pattern.required_parameters}
+    """The first example of each required parameter, and what those examples need with them."""
+    values = {k: pattern.parameter_properties[k]["examples"][0]
+              for k in pattern.required_parameters}
+    for key in pattern.required_parameters:
+        values = {**pattern.parameter_properties[key].get("x-example-with", {}), **values}
+    return values
 
 
 def options_for(pattern: Pattern, values: dict[str, Any] | None = None) -> SidecarOptions:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,30 @@ from gitsync.publish import (
 )
 
 _TARGET_REF = "refs/gitsync/target"
+
+
+def link_tree(old: Path, new: Path) -> None:
+    """Hard-link every file of the checked-out tree `old` into `new` (which exists), except
+    its `.git` pointer. Safe because nothing writes a published file in place: git replaces a
+    changed file by a new one (unlink, then create), so the old tree keeps its bytes."""
+    for folder, dirs, files in os.walk(old):
+        here = Path(folder)
+        target = new / here.relative_to(old)
+        if here == old:
+            files = [f for f in files if f != ".git"]
+            dirs[:] = [d for d in dirs if d != ".git"]
+        for name in dirs:
+            source = here / name
+            if source.is_symlink():
+                os.symlink(os.readlink(source), target / name)
+            else:
+                (target / name).mkdir()
+        for name in files:
+            source = here / name
+            if source.is_symlink():
+                os.symlink(os.readlink(source), target / name)
+            else:
+                os.link(source, target / name)
 
 
 @dataclass(frozen=True)
@@ -79,6 +106,8 @@ class Syncer:
         self._previous: str | None = None
         self._last_remote: str | None = None
         self._lock_fd: int | None = None
+        self._trash = self.layout.meta / "trash"
+        self._emptying: threading.Thread | None = None
 
     # --- startup -------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -96,7 +125,11 @@ class Syncer:
         env = self._git.local_env()  # credentials may appear later; sync reports them
         if not (lay.repo / "HEAD").exists():
             self._git.run(["init", "--bare", "-q", str(lay.repo)], env)
+        # A tree built from hard links to the last one differs from it in ctime only (link(2)
+        # sets it): git must not take that for a change and read every file again.
+        self._git.run(self._git_dir("config", "core.trustctime", "false"), env)
         remove_path(lay.tmp_link)
+        remove_path(self._trash)
         self.published = read_published(lay)
         keep = {self.published} if self.published and self._cfg.publish == "symlink" else set()
         for err in prune_trees(lay, {k for k in keep if k}):
@@ -167,14 +200,48 @@ class Syncer:
                     return "rewritten"
         return "unknown"
 
+    def _reusable_tree(self) -> Path | None:
+        """The published tree, when the next one may start from hard links to it."""
+        cfg = self._cfg
+        if cfg.publish != "symlink" or cfg.sparse_checkout or cfg.submodules != "off":
+            return None
+        tree = self.layout.trees / (self.published or "")
+        if not self.published or not (tree / ".git").is_file():
+            return None
+        try:
+            return tree if (worktree_entry(tree) / "index").is_file() else None
+        except OSError:
+            return None
+
+    def _build_from(self, env: dict[str, str], base: Path, tree: Path, sha: str) -> None:
+        """The new tree as hard links to the published one plus a two-tree merge: git writes
+        only the files that differ (a one-file commit writes one file, not the checkout)."""
+        self._git.run(self._git_dir("worktree", "add", "-q", "--detach", "-f", "--no-checkout",
+                                    str(tree), sha), env)
+        entry = worktree_entry(tree)
+        point_worktree(entry, tree, tree)
+        shutil.copyfile(worktree_entry(base) / "index", entry / "index")
+        link_tree(base, tree)
+        self._git.run(["read-tree", "-m", "-u", base.name, sha], env, cwd=tree)
+
     def _build_tree(self, env: dict[str, str], sha: str) -> Path:
         tree = self.layout.trees / sha
         if sha == self._previous and tree.is_dir():
             return tree  # the tree we published last time, complete and untouched since
         remove_path(tree)
+        self._git.run(self._git_dir("worktree", "prune"), env)
+        base = self._reusable_tree()
+        if base is not None:
+            try:
+                self._build_from(env, base, tree, sha)
+                return tree
+            except (GitError, OSError) as exc:
+                self._log.warn("incremental_checkout_failed", detail=str(exc),
+                               note="checking out the whole tree instead")
+                remove_path(tree)
+                self._git.run(self._git_dir("worktree", "prune"), env)
         cfg = self._cfg
         try:
-            self._git.run(self._git_dir("worktree", "prune"), env)
             sparse = ["--no-checkout"] if cfg.sparse_checkout else []
             self._git.run(self._git_dir("worktree", "add", "-q", "--detach", "-f", *sparse,
                                         str(tree), sha), env)
@@ -192,18 +259,34 @@ class Syncer:
         return tree
 
     def cleanup(self) -> None:
-        """Delete trees older than the previous one; run after the status shows the publish."""
+        """Retire trees older than the previous one; run after the status shows the publish.
+        A retired tree is renamed into trash/ (one rename) and deleted by a thread, so the
+        next sync never waits for thousands of unlinks."""
         env = self._git.local_env()
         keep = {k for k in (self._previous, self.published) if k}
         if self._cfg.publish == "exchange":
             keep.discard(self.published or "")
         try:
-            for err in prune_trees(self.layout, keep):
-                self._log.warn("cleanup_failed", detail=err)
+            self._trash.mkdir(exist_ok=True)
+            for entry in self.layout.trees.iterdir():
+                if entry.name not in keep:
+                    entry.rename(self._trash / f"{entry.name}-{time.time_ns()}")
             self._git.run(self._git_dir("worktree", "prune"), env)
             self._git.run(self._git_dir("gc", "--auto", "--quiet"), env)
         except (GitError, OSError) as exc:
             # Leftovers cost disk, not correctness: the next cleanup retries.
+            self._log.warn("cleanup_failed", detail=str(exc))
+        if self._emptying is None or not self._emptying.is_alive():
+            self._emptying = threading.Thread(target=self._empty_trash, name="trash",
+                                              daemon=True)
+            self._emptying.start()
+
+    def _empty_trash(self) -> None:
+        try:
+            for entry in list(self._trash.iterdir()):
+                for err in remove_path(entry):
+                    self._log.warn("cleanup_failed", detail=err)
+        except OSError as exc:
             self._log.warn("cleanup_failed", detail=str(exc))
 
     def sync(self) -> SyncOutcome:

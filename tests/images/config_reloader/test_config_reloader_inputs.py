@@ -96,7 +96,7 @@ def test_signal_mode_shares_the_process_namespace_and_mounts_the_apps_paths(
     assert {"name": "conf", "mountPath": "/etc/nginx/conf", "readOnly": True} in \
         sidecar["volumeMounts"]
     env = {e["name"]: e["value"] for e in sidecar["env"]}
-    assert json.loads(env["CONFIG_RELOADER_VALIDATE"]) == validate
+    assert sidecar["args"] == ["run", "--", *validate]
     assert env["CONFIG_RELOADER_PROCESS"] == "nginx" and env["CONFIG_RELOADER_SIGNAL"] == "HUP"
 
 

@@ -93,6 +93,43 @@ def test_old_trees_are_cleaned_up_keeping_only_the_previous(upstream: Upstream,
              lambda: sorted(p.name for p in trees.iterdir()) == sorted(shas[-2:]), 60)
 
 
+def test_a_new_tree_links_unchanged_files_and_never_changes_the_old_one(
+        upstream: Upstream, sidecar: Sidecar) -> None:
+    """A commit's tree starts as hard links to the published one; git then replaces only the
+    files that differ, so the tree the app may still be reading keeps every byte and mode."""
+    work = upstream.work
+    for name, text in (("keep.txt", "same\n"), ("changed.txt", "old\n"), ("gone.txt", "x\n"),
+                       ("bin/run.sh", "echo hi\n")):
+        (work / name).parent.mkdir(exist_ok=True)
+        (work / name).write_text(text)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "files", cwd=work)
+    upstream.push()
+    first = git("rev-parse", "HEAD", cwd=work)
+    wait_for("the files published", lambda: os.path.basename(os.readlink(sidecar.current))
+             == first, 30)
+    (work / "changed.txt").write_text("new\n")
+    (work / "bin" / "run.sh").chmod(0o755)
+    (work / "gone.txt").unlink()
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "change", cwd=work)
+    upstream.push()
+    second = git("rev-parse", "HEAD", cwd=work)
+    wait_for("the change published", lambda: os.path.basename(os.readlink(sidecar.current))
+             == second, 30)
+    trees = sidecar.root / ".git-sync" / "trees"
+    old, new = trees / first, trees / second
+    assert (old / "changed.txt").read_text() == "old\n" and (old / "gone.txt").exists()
+    assert (old / "bin" / "run.sh").stat().st_mode & 0o777 == 0o644
+    assert (new / "changed.txt").read_text() == "new\n" and not (new / "gone.txt").exists()
+    assert (new / "bin" / "run.sh").stat().st_mode & 0o111
+    assert (old / "keep.txt").stat().st_ino == (new / "keep.txt").stat().st_ino
+    assert (old / "changed.txt").stat().st_ino != (new / "changed.txt").stat().st_ino
+    assert git("-C", str(new), "status", "--porcelain") == ""
+    assert git("-C", str(new), "rev-parse", "HEAD") == second
+    assert git("-C", str(old), "status", "--porcelain") == ""
+
+
 def test_trigger_needs_the_token_and_syncs_within_one_second(
         tmp_path: Path, daemon: GitDaemon, upstream: Upstream, port: int) -> None:
     token_file = tmp_path / "trigger-token"

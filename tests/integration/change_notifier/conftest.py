@@ -3,19 +3,12 @@ address on the pods' network."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from receiver import Receiver, gateway
 
 from generator import images
-
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "events"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-from receiver import Receiver, gateway  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +19,12 @@ def notifier_image() -> str:
 
 
 @pytest.fixture
-def receiver(notifier_image: str) -> Iterator[Receiver]:
-    server = Receiver(gateway())
+def receiver(notifier_image: str, request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """On the host's address on the network of the test's engine (podman unless the test
+    takes `runtime`)."""
+    engine = request.getfixturevalue("runtime").name if "runtime" in request.fixturenames \
+        else "podman"
+    server = Receiver(gateway(engine))
     server.start()
     try:
         yield server

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import reload_peers as rp
-from pods import assert_nothing_left, running, stack_documents
+from pods import RunningPod, assert_nothing_left, running, stack_documents
 from support import CATALOGUE, free_port, run_pattern, wait_for
 
+from generator.runner import state
 from generator.runner.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -127,9 +128,18 @@ def test_prometheus_reloads_over_http(tmp_path: Path, reloader_images: Runtime) 
     port = free_port()
     config = f"http://127.0.0.1:{port}/api/v1/status/config"
     first = rp.config_map(name, {"prometheus.yml": PROMETHEUS_YML.replace("JOB", "first")})
-    with running([first, *workload], publish={9090: port}, runtime=runtime) as (pod,):
+    # `pattern apply` starts a workload that is not running, as kubectl apply creates it.
+    started = run_pattern("apply", str(rp.write(tmp_path / "first.yaml", [first, *workload])),
+                          "--wait", "-p", f"{port}:9090", "--runtime", runtime.name,
+                          catalogue=None)
+    try:
+        assert started.code == 0, started.stderr
+        assert started.stdout == f"pod/{name} created\n"
+        plan = state.load(name)
+        assert plan is not None
+        pod = RunningPod(plan, runtime)
         assert "job_name: first" in (get(config) or "")
-        started = rp.started_at(pod, name)
+        app_started = rp.started_at(pod, name)
         second = rp.config_map(name, {"prometheus.yml": PROMETHEUS_YML.replace("JOB", "second")})
         apply(rp.write(tmp_path / "second.yaml", [second]), runtime)
         wait_for("Prometheus to load job second", lambda: "job_name: second" in (get(config)
@@ -137,5 +147,7 @@ def test_prometheus_reloads_over_http(tmp_path: Path, reloader_images: Runtime) 
         status = rp.sidecar_status(pod)
         assert status["reloads"] == 1 and status["notifyFailures"] == 0
         assert "POST http://127.0.0.1:9090/-/reload -> 200" in pod.logs("config-reloader")
-        assert rp.started_at(pod, name) == started
+        assert rp.started_at(pod, name) == app_started
+    finally:
+        run_pattern("down", name, "--grace-period", "0", catalogue=None)
     assert_nothing_left(runtime, name)

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from imds_pod import PYTHON_IMAGE, Peers
 from pods import RunningPod, cli, ensure_images, running, stack_documents
-from support import CATALOGUE, wait_for
+from support import CATALOGUE, unique_name, wait_for
 
 from generator.runner.runtime import Runtime
 
@@ -191,17 +191,18 @@ def test_ec2_dialect_lets_aws_agents_read_gcp(calm: Peers) -> None:
 
 def test_not_ready_while_the_metadata_service_is_down_then_ready(calm: Peers) -> None:
     calm.faults("azure", down=True)
+    name = unique_name("imds-down")
     documents = stack_documents(
-        python_agent_stack("imds-down", {**pointing_at(calm, "azure"), "ttl": "4s"}), CATALOGUE)
+        python_agent_stack(name, {**pointing_at(calm, "azure"), "ttl": "4s"}), CATALOGUE)
     seen: list[tuple[int, str, str]] = []
 
     def watch_then_restore() -> None:
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
-            probe = cli("exec", "imds-down-iaas-metadata", "python3", "-m",
+            probe = cli("exec", f"{name}-iaas-metadata", "python3", "-m",
                         "iaas_metadata.probe", "/readyz")
             seen.append((probe.returncode, probe.stdout.strip(),
-                         container_state("imds-down", "imds-down")))
+                         container_state(name, name)))
             time.sleep(0.5)
         calm.faults("azure", down=False)
 

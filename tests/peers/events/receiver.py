@@ -5,27 +5,32 @@ SDK and keeps what it got. It can be stopped and started again on the same port 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from pods import cli
 
 KUBE_NETWORK = "podman-default-kube-network"
 
 
-def gateway() -> str:
-    """The host's address on the network `pattern run` pods use."""
-    if subprocess.run(["podman", "network", "exists", KUBE_NETWORK]).returncode != 0:
-        subprocess.run(["podman", "network", "create", KUBE_NETWORK], check=True,
-                       capture_output=True)
-    out = subprocess.run(["podman", "network", "inspect", KUBE_NETWORK, "--format",
-                          "{{range .Subnets}}{{.Gateway}}{{end}}"], capture_output=True,
-                         text=True, check=True).stdout.strip()
+def gateway(runtime: str = "podman") -> str:
+    """The host's address on the network `pattern run` pods of that engine use."""
+    if runtime == "docker":  # Docker's default bridge (its gateway field is often empty)
+        subnet = cli("network", "inspect", "bridge", "--format",
+                     "{{range .IPAM.Config}}{{.Subnet}} {{end}}", runtime="docker",
+                     check=True).stdout.split()[0]
+        return str(next(ipaddress.ip_network(subnet).hosts()))
+    if cli("network", "exists", KUBE_NETWORK).returncode != 0:
+        cli("network", "create", KUBE_NETWORK, check=True)
+    out = cli("network", "inspect", KUBE_NETWORK, "--format",
+              "{{range .Subnets}}{{.Gateway}}{{end}}", check=True).stdout.strip()
     return out.split()[0]
 
 
@@ -117,3 +122,9 @@ class Receiver:
             if event.source == source:
                 found.setdefault(event.subject, []).append(event)
         return found
+
+
+def latencies(events: dict[str, list[Received]]) -> list[float]:
+    """Seconds from each file's last write (the event's mtime) to its parse here, sorted."""
+    return sorted(e.at - datetime.fromisoformat(e.data["mtime"].replace("Z", "+00:00"))
+                  .timestamp() for v in events.values() for e in v)

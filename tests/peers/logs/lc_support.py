@@ -10,13 +10,13 @@ import os
 import re
 import subprocess
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pods import cli
+from support import unique_name
 
 from generator.catalogue import Catalogue
 from generator.compose import compose
@@ -76,8 +76,7 @@ class Peers:
         return f"http://{self.address('http-sink')}:23002"
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+unique = unique_name  # the one helper (tests/support.py)
 
 
 def stack(name: str, values: dict[str, Any], *, lines_per_file: int, rotate: str = "rename",

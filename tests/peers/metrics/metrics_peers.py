@@ -9,13 +9,12 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pods import RunningPod
-from support import wait_for
+from support import unique_name, wait_for
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -68,7 +67,7 @@ class Prometheus:
         targets = workdir / "targets"
         targets.mkdir(parents=True)
         targets.chmod(0o755)
-        name = f"metrics-prometheus-{uuid.uuid4().hex[:8]}"
+        name = unique_name("metrics-prometheus")
         if podman("network", "exists", KUBE_NETWORK, check=False).returncode != 0:
             podman("network", "create", KUBE_NETWORK)
         podman("run", "-d", "--name", name, "--network", KUBE_NETWORK,
@@ -118,8 +117,7 @@ class Prometheus:
         return None
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+unique = unique_name  # the one helper (tests/support.py)
 
 
 def secret(name: str, files: dict[str, str]) -> dict[str, Any]:

@@ -1,5 +1,13 @@
-"""The log-collector suite: its image built once, and the central servers (rsyslog and an
-HTTP/_bulk sink) started by pytest-docker with podman-compose on the network pods use."""
+"""The log peers' fixtures, one definition for every suite that ships or rotates logs (the
+log-collector and log-rotate suites): the log-collector image built once, and the central
+servers (rsyslog and an HTTP/_bulk sink, compose.yaml here) started by pytest-docker with
+podman-compose on the network pods use. One session instance of each, whichever suite asks
+first.
+
+Registered once by tests/integration/conftest.py, which imports these fixtures (pytest takes
+`pytest_plugins` only from a top-level conftest, and tests/conftest.py is also copied into
+checkouts that have no tests/peers: tests/unit/test_new_pattern.py).
+"""
 
 from __future__ import annotations
 
@@ -26,10 +34,7 @@ def lc_image() -> str:
 
 @pytest.fixture(scope="session")
 def peers_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One folder per session, whichever suite asks first: the log-rotate suite registers
-    # these fixtures again, and both must read what the one set of servers writes.
-    out = tmp_path_factory.getbasetemp() / "lc-peers"
-    out.mkdir(exist_ok=True)
+    out = tmp_path_factory.mktemp("lc-peers")
     out.chmod(0o777)  # the servers run as their own users
     return out
 
