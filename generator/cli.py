@@ -139,8 +139,16 @@ OutputFormat = Annotated[str | None, _opt(
     "--output", "-o", metavar="FORMAT",
     help="yaml, the one format (kubectl's meaning of -o). The old `-o FILE` still works, "
     "deprecated: use --output-file.")]
-OutputFile = Annotated[Path | None, _opt(
-    "--output-file", metavar="FILE", help="Write to this file (atomically) instead of stdout.")]
+def _file_path(value: str) -> Path:
+    # pathlib drops a trailing slash: `out/` would silently become the file `out`.
+    if value.endswith("/"):
+        raise typer.BadParameter(f"{value!r} names a directory; give a file name")
+    return Path(value)
+
+
+OutputFile = Annotated[Path | None, typer.Option(
+    "--output-file", metavar="FILE", parser=_file_path,
+    help="Write to this file (atomically) instead of stdout.")]
 ForceOption = Annotated[bool, _opt(
     "--force", help="Replace --output-file (or --output-dir) even if pattern did not write it.")]
 
@@ -154,6 +162,8 @@ def _output_file(output: str | None, output_file: Path | None) -> tuple[Path | N
                          "the file is --output-file")
     if output in ("json", "table", "text", "wide", "name"):
         raise UsageError(f"-o {output!r}: this command writes {', '.join(MANIFEST_FORMATS)}")
+    if output.endswith("/"):
+        raise UsageError(f"-o {output!r}: names a directory; give a file name (--output-file)")
     return Path(output), [f"note: -o FILE is deprecated, write --output-file {output} (-o is "
                           "the output format, as in kubectl)"]
 

@@ -117,6 +117,14 @@ def test_output_file_is_written_and_hand_written_files_are_protected(tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.yaml", "shop.yaml"]
 
 
+@pytest.mark.parametrize("flag", ["--output-file", "-o"])
+def test_an_output_file_ending_in_a_slash_is_refused_not_written_without_it(
+        tmp_path: Path, flag: str) -> None:
+    refused = run_pattern(*GENERATE, flag, f"{tmp_path}/out/")
+    assert refused.code == 2 and list(tmp_path.iterdir()) == []
+    assert_one_line_error(refused.stderr, "names a directory")
+
+
 def test_failed_generate_leaves_the_output_untouched(tmp_path: Path) -> None:
     target = tmp_path / "shop.yaml"
     run_pattern(*GENERATE, "-o", str(target))
