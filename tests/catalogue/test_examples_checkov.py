@@ -17,7 +17,8 @@ from support import CATALOGUE, ROOT
 CHECKOV = Path(sys.prefix) / "checkov" / "bin" / "checkov"
 EXCEPTIONS = ("CKV_K8S_43", "CKV_K8S_21", "CKV2_K8S_6", "CKV_K8S_15")
 # Skipped in the manifest itself (a checkov.io/skip annotation carrying the reason).
-ANNOTATED_SKIPS = {("/patterns/metrics-adapter/examples/mariadb.yaml", "CKV_K8S_40")}
+ANNOTATED_SKIPS = {("/patterns/metrics-adapter/examples/mariadb.yaml", "CKV_K8S_40"),
+                   ("/patterns/backup/examples/database-with-backups.yaml", "CKV_K8S_35")}
 EXAMPLES = sorted(p for p in CATALOGUE.glob("*/examples/*.yaml")
                   if not p.name.endswith(".stack.yaml"))
 
