@@ -42,14 +42,30 @@ def list_patterns(output: str, root: Path | None) -> str:
 
 
 def example_command(pattern: Pattern) -> str:
+    """A command that works as printed: flags only when the pattern can join a bare app, else
+    its first shipped stack file (a pattern that watches the app's own mounts needs one)."""
     import shlex
 
-    words = ["pattern", "generate", "--name", "demo", "--app-image", "nginx:1.27-bookworm",
-             "--with", pattern.name]
+    from .errors import PatternError
+    from .generate import GenerateRequest, generate_manifest
+    from .sidecars import SidecarFlags
+
+    settings = []
     for key in pattern.required_parameters:
         example = pattern.parameter_properties[key]["examples"][0]
         text = example if isinstance(example, str) else json.dumps(example)
-        words += ["--set", f"{pattern.name}.{key}={text}"]
+        settings.append(f"{pattern.name}.{key}={text}")
+    words = ["pattern", "generate", "--name", "demo", "--app-image", "nginx:1.27-bookworm",
+             "--with", pattern.name, *(w for s in settings for w in ("--set", s))]
+    stacks = sorted((pattern.root / "examples").glob("*.stack.yaml"))
+    if stacks:
+        try:
+            generate_manifest(GenerateRequest(
+                name="demo", app_image="nginx:1.27-bookworm", validate=False,
+                sidecars=SidecarFlags(with_=(pattern.name,), set_=tuple(settings)),
+                catalogue=pattern.root.parent))
+        except PatternError:
+            words = ["pattern", "generate", "-f", str(stacks[0])]
     return shlex.join(words)
 
 

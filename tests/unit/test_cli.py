@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import FIXTURE_CATALOGUE, run_pattern
+from support import CATALOGUE, FIXTURE_CATALOGUE, run_pattern
 
 GENERATE = ("generate", "--name", "shop", "--app-image", "nginx:1.27", "--app-port", "80",
             "--with", "file-server", "--with", "seed-loader", "--set", "seed-loader.seed=hi")
@@ -40,6 +40,15 @@ def test_show_prints_parameters_and_a_working_example() -> None:
     example = shown.stdout.split("Example:\n", 1)[1].strip()
     args = __import__("shlex").split(example)[1:]
     assert run_pattern(*args).code == 0
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CATALOGUE.iterdir()
+                                         if (p / "pattern.yaml").is_file()))
+def test_every_shipped_pattern_shows_an_example_that_works_as_printed(name: str) -> None:
+    shown = run_pattern("show", name, catalogue=CATALOGUE)
+    example = shown.stdout.split("Example:\n", 1)[1].strip()
+    made = run_pattern(*__import__("shlex").split(example)[1:], catalogue=CATALOGUE)
+    assert made.code == 0, f"{example}: {made.stderr}"
 
 
 def test_unknown_pattern_suggests_the_closest() -> None:
