@@ -10,15 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from metrics_adapter import exporters as ex
+from metrics_adapter.__main__ import parse
 from support import ROOT, kubelet_update, wait_for
 
 from generator import images
 
 IMAGE_DIR = ROOT / "images" / "metrics-adapter"
-sys.path[:0] = [str(IMAGE_DIR), str(ROOT / "images" / "_common")]  # as the image lays them out
-
-from metrics_adapter import exporters as ex  # noqa: E402
-from metrics_adapter.__main__ import parse  # noqa: E402
 
 SECRET = "s3cr3t #;\"'` $HOME"
 

@@ -6,10 +6,10 @@ podman for the whole session; Docker pods reach them by IP."""
 from __future__ import annotations
 
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import bk_support as bk
 import pytest
 from access_support import keygen
 from pods import build_test_image, running, stack_documents
@@ -17,11 +17,7 @@ from support import wait_for
 
 from generator import images
 
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "backup"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-import bk_support as bk  # noqa: E402
+PEERS = Path(__file__).resolve().parents[2] / "peers" / "backup"  # the REST server's image
 
 
 @pytest.fixture(scope="session")

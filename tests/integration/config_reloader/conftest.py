@@ -3,19 +3,11 @@ built once per engine."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+import reload_peers
+from pods import ensure_images
 
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "reload"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-import reload_peers  # noqa: E402
-from pods import ensure_images  # noqa: E402
-
-from generator.runner.runtime import Runtime  # noqa: E402
+from generator.runner.runtime import Runtime
 
 
 @pytest.fixture(scope="session")

@@ -3,20 +3,13 @@ Prometheus server on the network `pattern run` pods use."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
+import metrics_peers as mp
 import pytest
+from support import wait_for
 
 from generator import images
-
-PEERS = Path(__file__).resolve().parents[2] / "peers" / "metrics"
-if str(PEERS) not in sys.path:
-    sys.path.insert(0, str(PEERS))
-
-import metrics_peers as mp  # noqa: E402
-from support import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
