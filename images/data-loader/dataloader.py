@@ -17,7 +17,8 @@ Layout under --root (the shared volume; the app reads <root>/<link>):
   <root>/.data-loader/staging          the download in progress (same filesystem: no EXDEV)
   <root>/.data-loader/published        fingerprint and name of the published version
 
-A load lists the source (rclone lsjson); an unchanged listing publishes nothing. Otherwise
+A load lists the source (rclone lsjson); an unchanged listing (and checksum file, when one is
+named) publishes nothing. Otherwise
 the files whose size and time at the source are those saved with the published version are
 hard-linked from it into staging, and rclone copies the others (--files-from), so only
 changes cross the network and no published file is ever written again. Then staging is checked: with
@@ -289,7 +290,16 @@ class Loader:
         entries = json.loads(self.rclone(env, "lsjson", "-R", "--files-only", "--no-mimetype",
                                          self.source.remote) or "[]")
         rows = sorted([e["Path"], e["Size"], e.get("ModTime", "")] for e in entries)
-        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16], rows
+        digest = hashlib.sha256(json.dumps(rows).encode())
+        manifest = self.args.checksum_file
+        if manifest and any(row[0] == manifest for row in rows):
+            # Files rewritten within the source's time resolution at the same size leave the
+            # listing as it was; the manifest names their content, so it is part of the
+            # fingerprint (a few bytes per file, fetched on every check).
+            digest.update(self.rclone(env, "cat", f"{self.source.remote}{manifest}"
+                                      if self.source.remote.endswith(("/", ":"))
+                                      else f"{self.source.remote}/{manifest}").encode())
+        return digest.hexdigest()[:16], rows
 
     def listing_of(self, name: str) -> Path:
         return self.meta / "listings" / f"{name}.json"

@@ -26,9 +26,13 @@ def _ready(runtime: Runtime) -> None:
 
 
 def _reader_sees(pod: Any, app: str, version: int) -> dict[str, Any]:
-    return wait_for(f"the app reading version {version}",
-                    lambda: (s := dl.reader_stats(pod, app)) and str(version) in s["versions"]
-                    and s, 60)
+    try:
+        return wait_for(f"the app reading version {version}",
+                        lambda: (s := dl.reader_stats(pod, app)) and str(version) in s["versions"]
+                        and s, 60)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; the reader saw {dl.reader_stats(pod, app)}, the loader "
+                             f"says {dl.call(pod, 'GET', '/status')[1]}") from None
 
 
 def test_refreshes_are_published_atomically_and_a_corrupt_download_is_refused(
