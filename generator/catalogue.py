@@ -211,7 +211,7 @@ class Catalogue:
     def get(self, name: str) -> Pattern:
         if name not in self._cache:
             if not is_pattern_name(name) or not (self.root / name / "pattern.yaml").is_file():
-                hint = schema.did_you_mean(name, self.names())
+                hint = schema.did_you_mean(name, self.names()) or " (pattern list shows them)"
                 raise CatalogueError(f"unknown pattern {name!r}{hint}")
             self._cache[name] = load_pattern(self.root / name)
         return self._cache[name]

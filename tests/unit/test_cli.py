@@ -51,6 +51,12 @@ def test_every_shipped_pattern_shows_an_example_that_works_as_printed(name: str)
     assert made.code == 0, f"{example}: {made.stderr}"
 
 
+def test_an_unknown_pattern_far_from_every_name_points_to_pattern_list() -> None:
+    result = run_pattern("show", "nope", catalogue=CATALOGUE)
+    assert result.code == 1
+    assert_one_line_error(result.stderr, "unknown pattern 'nope' (pattern list shows them)")
+
+
 def test_unknown_pattern_suggests_the_closest() -> None:
     result = run_pattern("show", "seed-loadr")
     assert result.code == 1
@@ -90,7 +96,7 @@ def test_all_bad_values_in_one_line_with_paths() -> None:
     (("--set", "git-sync.repo=x"), "no sidecar named 'git-sync'"),
     (("--kind", "Cronjob"), "--kind: 'Cronjob' is not one of: Pod"),
     (("--k8s-version", "latest"), "must be X.Y"),
-    (("--with", "nope"), "unknown pattern 'nope'"),
+    (("--with", "nope"), "unknown pattern 'nope' ("),
 ])
 def test_user_errors_are_one_line(args: tuple[str, ...], message: str) -> None:
     result = run_pattern(*GENERATE, *args)

@@ -73,8 +73,11 @@ def _check(configs: dict[str, str], folder: Path) -> dict[str, str]:
     for name, text in configs.items():
         (folder / name).write_text(text)
     (folder / "check.sh").write_text((HERE / "syslog_ng_check.sh").read_text())
+    # The image stages only what syslog-ng runs: the check's own tools (mktemp, mkfifo, tee...)
+    # come from the host's static busybox (busybox-static, installed by setup-runtime).
     result = cli("run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", f"{folder}:/cfg:ro",
-                 IMAGE, "/cfg/check.sh", *(f"/cfg/{n}" for n in configs), timeout=600)
+                 "-v", "/bin/busybox:/opt/busybox:ro", IMAGE, "/cfg/check.sh",
+                 *(f"/cfg/{n}" for n in configs), timeout=600)
     verdicts = {}
     for line in result.stdout.splitlines():
         name, _, verdict = line.partition(" ")

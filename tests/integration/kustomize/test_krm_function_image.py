@@ -164,7 +164,7 @@ def test_a_bad_function_config_is_an_error_result_and_kustomize_fails(
     assert rendered.stdout == ""
     (result,) = yaml.safe_load((tmp_path / "out").read_text())["results"]
     assert result["severity"] == "error"
-    assert result["message"].startswith("unknown pattern 'nope' (known: ")
+    assert result["message"] == "unknown pattern 'nope' (pattern list shows them)"
     assert f"error: {result['message']}" in rendered.stderr.splitlines()
     assert "Traceback" not in rendered.stderr
 
