@@ -135,6 +135,8 @@ class Client:
         connection = http.client.HTTPSConnection(SERVER_NAME, self.port, timeout=self.timeout,
                                                  context=self.context)
         raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        # As the API server's Go client: no Nagle (http.client writes headers and body apart).
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection.sock = self.context.wrap_socket(raw, server_hostname=SERVER_NAME)
         return connection
 

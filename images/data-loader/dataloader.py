@@ -45,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -238,6 +239,20 @@ def verify_manifest(tree: Path, manifest_name: str) -> int:
     return len(listed)
 
 
+def manifest_agreement(old_tree: Path, manifest_name: str,
+                       new_text: str | None) -> Callable[[str], bool]:
+    """Whether a path may be reused as far as the checksum manifests tell: without one, any
+    path; with one, a path both manifests list with the same digest (never the manifest)."""
+    if not manifest_name or new_text is None:
+        return lambda _name: True
+    try:
+        new = parse_manifest(new_text)
+        old = parse_manifest((old_tree / manifest_name).read_text())
+    except (OSError, UnicodeDecodeError, LoadError):
+        return lambda _name: False
+    return lambda name: name != manifest_name and name in new and new[name] == old.get(name)
+
+
 class Loader:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -285,40 +300,48 @@ class Loader:
                             f"(exit {proc.returncode}): {said[-1] if said else 'no message'}")
         return proc.stdout
 
-    def listing(self, env: dict[str, str]) -> tuple[str, list[list[object]]]:
-        """The source's fingerprint and its files as [path, size, modification time]."""
+    def listing(self, env: dict[str, str]) -> tuple[str, list[list[object]], str | None]:
+        """The source's fingerprint, its files as [path, size, modification time], and the
+        checksum manifest's text when there is one."""
         entries = json.loads(self.rclone(env, "lsjson", "-R", "--files-only", "--no-mimetype",
                                          self.source.remote) or "[]")
         rows = sorted([e["Path"], e["Size"], e.get("ModTime", "")] for e in entries)
         digest = hashlib.sha256(json.dumps(rows).encode())
         manifest = self.args.checksum_file
+        text = None
         if manifest and any(row[0] == manifest for row in rows):
             # Files rewritten within the source's time resolution at the same size leave the
             # listing as it was; the manifest names their content, so it is part of the
             # fingerprint (a few bytes per file, fetched on every check).
-            digest.update(self.rclone(env, "cat", f"{self.source.remote}{manifest}"
-                                      if self.source.remote.endswith(("/", ":"))
-                                      else f"{self.source.remote}/{manifest}").encode())
-        return digest.hexdigest()[:16], rows
+            text = self.rclone(env, "cat", f"{self.source.remote}{manifest}"
+                               if self.source.remote.endswith(("/", ":"))
+                               else f"{self.source.remote}/{manifest}")
+            digest.update(text.encode())
+        return digest.hexdigest()[:16], rows, text
 
     def listing_of(self, name: str) -> Path:
         return self.meta / "listings" / f"{name}.json"
 
-    def reuse(self, published: str, rows: list[list[object]]) -> list[str]:
+    def reuse(self, published: str, rows: list[list[object]], manifest: str | None) -> list[str]:
         """Hard-link into staging the files the published version has with the same size and
-        time at the source; return the paths still to download. The comparison is this
-        listing's against the one saved at that publish, not rclone's own (which, for a
-        source whose times it cannot set, such as WebDAV, would compare sizes only). No
-        published file is ever written again: a changed file is a new one."""
+        time at the source (and, with a checksum manifest, the same listed digest); return the
+        paths still to download. The comparison is this listing's against the one saved at
+        that publish, not rclone's own (which, for a source whose times it cannot set, such as
+        WebDAV, would compare sizes only). The manifest itself is always downloaded: it is
+        what says a file rewritten within the source's time resolution changed. No published
+        file is ever written again: a changed file is a new one."""
         try:
             old = {r[0]: r[1:] for r in json.loads(self.listing_of(published).read_text())}
         except (OSError, ValueError):
             old = {}
+        same_digest = manifest_agreement(self.versions / published, self.args.checksum_file,
+                                         manifest)
         fetch = []
         for path, size, when in rows:
             name = str(path)
             source = self.versions / published / name
-            if not when or old.get(name) != [size, when] or not source.is_file():
+            if (not when or old.get(name) != [size, when] or not source.is_file()
+                    or not same_digest(name)):
                 fetch.append(name)
                 continue
             target = self.staging / name
@@ -357,12 +380,13 @@ class Loader:
             published = self.published()
             if published and not self.refresh:
                 return job.Result(True, facts={"version": published[1]})
-            fingerprint, rows = self.listing(env)
+            fingerprint, rows, manifest = self.listing(env)
             if published and published[0] == fingerprint:
                 return job.Result(True, counts={"unchanged": 1})
             remove_path(self.staging)
             self.staging.mkdir()
-            fetch = self.reuse(published[1], rows) if published else [str(r[0]) for r in rows]
+            fetch = (self.reuse(published[1], rows, manifest) if published
+                     else [str(r[0]) for r in rows])
             self.download(env, fetch if published else None)
             try:
                 verified = self.verify(env)

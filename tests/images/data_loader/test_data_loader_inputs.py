@@ -4,8 +4,13 @@ checksum manifest, and bad flags refused without a traceback."""
 
 from __future__ import annotations
 
+import functools
+import http.server
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +139,43 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str]) -> None:
                           env={"PYTHONPATH": str(image / "_common"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and proc.stdout == "", proc
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("data-loader: error: "), proc
+
+
+def _serve(directory: Path) -> Iterator[str]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        handler.log_message = lambda *_args: None  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}/"
+        finally:
+            server.shutdown()
+
+
+def _publish(source: Path, contents: dict[str, str], when: float) -> None:
+    for name, text in contents.items():
+        (source / name).write_text(text)
+    sums = "".join(f"{dataloader.sha256_of(source / n)}  {n}\n" for n in sorted(contents))
+    (source / "SUMS").write_text(sums)
+    for name in [*contents, "SUMS"]:
+        os.utime(source / name, (when, when))
+
+
+def test_a_rewrite_at_the_same_size_and_time_is_loaded_not_reused(tmp_path: Path) -> None:
+    """What CI caught: every file, the manifest too, rewritten within the source's time
+    resolution at the same size; the listing is unchanged and only the content tells."""
+    source, root = tmp_path / "source", tmp_path / "root"
+    source.mkdir()
+    root.mkdir()
+    when = 1_700_000_000.0
+    _publish(source, {"a.dat": "version 1\n", "b.dat": "steady\n"}, when)
+    for url in _serve(source):
+        loader = dataloader.Loader(dataloader.parser().parse_args(
+            ["--source", url, "--root", str(root), "--checksum-file", "SUMS", "--interval", "1h"]))
+        loader.prepare()
+        assert loader.load().ok
+        _publish(source, {"a.dat": "version 2\n", "b.dat": "steady\n"}, when)
+        result = loader.load()
+        assert result.ok, result.error
+        assert (root / "current" / "a.dat").read_text() == "version 2\n"
+        assert result.facts["filesReused"] == 1, result.facts  # b.dat only
