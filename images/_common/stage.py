@@ -19,6 +19,11 @@ What it copies (each path with the symlinks that lead to it, e.g. Debian's /lib6
   staged. `--python-module` adds one imported lazily inside the stdlib on a path the program
   takes (the integration tests find those). Bytecode is compiled with unchecked hashes (the
   root filesystem is read-only at run time; no mtimes inside).
+- `--python-leave-out MODULE` (repeatable): a stdlib module that is imported only if it can
+  be (inside `try: ... except ImportError`, e.g. `ssl` by http.client, `bz2` by shutil) or
+  only on a path of shared code this image never takes, and that the program never needs:
+  it, its submodules and the libraries only they need are not staged. The imports are traced
+  with it blocked, so a program that imports it at start fails the build, not the run.
 - `--user UID[:GID]`: /etc/passwd and /etc/group with root and that numeric user.
 - `/tmp` (1777).
 
@@ -37,6 +42,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +56,10 @@ STDLIB = os.path.dirname(os.__file__)
 imp_source = modulefinder._PY_SOURCE  # type: ignore[attr-defined]
 TRACE = r"""
 import importlib, os, runpy, sys
-tolerant = sys.argv[1:2] == ["--tolerant"]
-for entry in sys.argv[1 + tolerant:]:
+tolerant = "--tolerant" in sys.argv[1:]
+for name in (a[len("--block="):] for a in sys.argv[1:] if a.startswith("--block=")):
+    sys.modules[name] = None  # importing it raises ImportError, as where it is not staged
+for entry in (a for a in sys.argv[1:] if not a.startswith("--")):
     if entry.endswith(".py"):
         sys.path.insert(0, os.path.dirname(entry))
         runpy.run_path(entry, run_name="__stage__")
@@ -163,10 +171,13 @@ def traced(names: list[str], env: dict[str, str]) -> set[str]:
             if line.startswith("STAGED-MODULE ")}
 
 
-def python_modules(entries: list[str], extra: list[str], search: list[str]) -> set[str]:
-    """Files of the stdlib modules the entries import, at import time and in their code."""
+def python_modules(entries: list[str], extra: list[str], search: list[str],
+                   leave_out: Sequence[str] = ()) -> set[str]:
+    """Files of the stdlib modules the entries import, at import time and in their code,
+    but none of `leave_out` (blocked while tracing)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(search), "PYTHONDONTWRITEBYTECODE": "1"}
-    files = traced(entries, env)
+    blocks = [f"--block={name}" for name in leave_out]
+    files = traced([*blocks, *entries], env)
     named: set[str] = set()
     for entry in entries:
         script = entry.endswith(".py")
@@ -179,7 +190,10 @@ def python_modules(entries: list[str], extra: list[str], search: list[str]) -> s
                   if (module.__file__ or STDLIB + "/").startswith(STDLIB + "/")
                   and name not in ("__main__", "__stage__")}
     # Imported inside `try: ... except ImportError` (another OS's module) is fine to miss.
-    files |= traced(["--tolerant", *sorted(named | set(ALWAYS) | set(extra))], env)
+    left_out = {name for name in named
+                if any(name == out or name.startswith(out + ".") for out in leave_out)}
+    wanted = sorted((named - left_out) | set(ALWAYS) | set(extra))
+    files |= traced(["--tolerant", *blocks, *wanted], env)
     chosen: set[str] = set()
     for path in files:
         real = os.path.realpath(path)
@@ -219,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="module or script whose stdlib imports are staged")
     parser.add_argument("--python-module", action="append", default=[],
                         help="an extra stdlib module the program imports")
+    parser.add_argument("--python-leave-out", action="append", default=[],
+                        help="a stdlib module imported only optionally, never needed: not staged")
     parser.add_argument("--python-path", action="append", default=[],
                         help="folder the program's own modules are imported from")
     parser.add_argument("--user", help="UID[:GID] to give /etc/passwd and /etc/group entries")
@@ -231,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         stager.add(os.path.realpath(sys.executable))
         stager.add("/usr/bin/python3")
         for path in sorted(python_modules(args.python_entry, args.python_module,
-                                          args.python_path)):
+                                          args.python_path, args.python_leave_out)):
             stager.add(path, tree=False)
     if args.user:
         stager.user(args.user)

@@ -124,3 +124,21 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == ("stage: /usr/bin/no-such-engine does not exist in the "
                                      "build stage")
+
+
+def test_a_module_left_out_is_not_staged_and_a_program_that_needs_it_fails(
+        tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "optional.py").write_text("import http.client\n")  # tries ssl
+    (tmp_path / "app" / "needs.py").write_text("import ssl\n")
+    common = ["--python-path", str(tmp_path / "app"), "--python-leave-out", "ssl"]
+    result = stage(tmp_path / "root", *common, "--python-entry", "optional")
+    assert result.returncode == 0, result.stderr
+    stdlib = tmp_path / "root" / "usr/lib/python3.11"
+    assert (stdlib / "http" / "client.py").is_file()
+    assert not (stdlib / "ssl.py").exists()
+    assert not list(stdlib.glob("lib-dynload/_ssl.*")) and not list(
+        (tmp_path / "root").glob("usr/lib/*/libssl.so*"))
+    result = stage(tmp_path / "again", *common, "--python-entry", "needs")
+    assert result.returncode != 0
+    assert "stage: importing" in result.stderr and "ssl" in result.stderr

@@ -52,6 +52,10 @@ CASES = {
     "tls-proxy": Case((), ("tls-proxy", "healthcheck"), "/etc/tls-proxy/tls", self_signed),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
+    # /healthz answers 200 while the loop serves; no source answers, and many failures are
+    # allowed, so it stays healthy (ready needs a load).
+    "data-loader": Case(("--source", "http://127.0.0.1:9/", "--root", "/tmp/data",
+                         "--max-failures", "1000"), ("data-loader", "healthcheck")),
 }
 
 
