@@ -23,6 +23,8 @@ What it copies (each path with the symlinks that lead to it, e.g. Debian's /lib6
   offer HTTPS; hashlib falls back to its built-in hashes): about 5 MB less RSS. Bytecode is
   compiled with unchecked hashes (the root filesystem is read-only at run time; no mtimes
   inside).
+  The interpreter comes with libgcc_s.so.1, which glibc loads by dlopen (so ldd never names
+  it) when a thread ends by pthread_exit, as Python's daemon threads do at exit.
 - `--user UID[:GID]`: /etc/passwd and /etc/group with root and that numeric user.
 - `/tmp` (1777).
 
@@ -243,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.python_entry:
         stager.add(os.path.realpath(sys.executable))
         stager.add("/usr/bin/python3")
+        # glibc loads libgcc_s with dlopen (ldd never names it) to unwind a thread that ends
+        # by pthread_exit, as Python's daemon threads do when it exits.
+        for gcc_s in sorted(Path("/usr/lib").glob("*/libgcc_s.so.1")):
+            stager.add(str(gcc_s))
         for path in sorted(python_modules(args.python_entry, args.python_module,
                                           args.python_path, args.python_without)):
             stager.add(path, tree=False)

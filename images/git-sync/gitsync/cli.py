@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from lean_imports import without_tls
+
 from gitsync import __version__
 from gitsync.config import Config, ConfigError, load_config, redact_url
 from gitsync.gitcmd import GitError, GitRunner
 from gitsync.hooks import HookJob, HookRunner
 from gitsync.log import Logger
-from gitsync.server import make_handler, start_server
 from gitsync.status import Snapshot, Status
 from gitsync.sync import Syncer
 
@@ -127,6 +128,8 @@ class App:
         self.status.record_published(self.syncer.published)
         server = None
         if cfg.http_bind:
+            from gitsync.server import make_handler, start_server  # after main's without_tls
+
             handler = make_handler(self.status, cfg.trigger_token_file, self.trigger, self.log,
                                    cfg.stall_after_s)
             try:
@@ -156,6 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"git-sync: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not (cfg.webhook_url or "").lower().startswith("https:"):
+        # The webhook is the only TLS the sidecar itself speaks (git's is libcurl's, ssh's its
+        # own): without one, http.client loads without ssl and OpenSSL stays unmapped.
+        without_tls()
     app = App(cfg, Logger(cfg.verbose))
     try:
         return app.run()

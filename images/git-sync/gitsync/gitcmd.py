@@ -88,6 +88,7 @@ class GitRunner:
             ("gc.autoDetach", "false"),
             ("advice.detachedHead", "false"),
             ("init.defaultBranch", "main"),
+            ("init.templateDir", ""),  # no sample hooks (the image stages no templates)
         ]
         if self._cfg.username:
             config.append(("credential.helper", _CREDENTIAL_HELPER))

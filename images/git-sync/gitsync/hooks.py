@@ -14,8 +14,6 @@ import json
 import os
 import subprocess
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,11 @@ def _status_problem(code: int) -> Problem:
 
 def call_webhook(url: str, job: HookJob, ref: str, timeout_s: float) -> Problem | None:
     """POST once; None on any 2xx, else what went wrong and whether a retry is safe."""
+    # Here, not at the top: the sidecar decides whether it needs ssl before http.client loads
+    # (cli.main: lean_imports.without_tls unless the webhook is https).
+    import urllib.error
+    import urllib.request
+
     body = json.dumps({"hash": job.commit, "ref": ref}).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Gitsync-Hash": job.commit, "Content-Type": "application/json",

@@ -26,8 +26,8 @@ class Case:
             return []
         self.make(folder)
         folder.chmod(0o755)
-        for path in folder.iterdir():
-            path.chmod(0o644)  # as a Secret arrives, readable by the image's user
+        for path in folder.rglob("*"):  # as a Secret arrives, readable by the image's user
+            path.chmod(0o755 if path.is_dir() else 0o644)
         return ["-v", f"{folder}:{self.mount}:ro"]
 
 
@@ -37,6 +37,22 @@ def self_signed(folder: Path) -> None:
                     "-subj", "/CN=localhost",
                     "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt")],
                    check=True, capture_output=True)
+
+
+def git_repository(folder: Path) -> None:
+    """A bare repository with one commit at folder/app.git (git-sync publishes it)."""
+    work = folder / "work"
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org", "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(folder),
+           "PATH": "/usr/bin:/bin"}
+    for command in (["init", "-q", "--bare", str(folder / "app.git")],
+                    ["init", "-q", "-b", "main", str(work)]):
+        subprocess.run(["git", *command], check=True, capture_output=True, env=env)
+    (work / "VERSION").write_text("v1\n")
+    for command in (["add", "VERSION"], ["commit", "-q", "-m", "v1"],
+                    ["push", "-q", str(folder / "app.git"), "main"]):
+        subprocess.run(["git", "-C", str(work), *command], check=True, capture_output=True,
+                       env=env)
 
 
 CASES = {
@@ -63,6 +79,9 @@ CASES = {
     # allowed, so it stays healthy (ready needs a load).
     "data-loader": Case(("--source", "http://127.0.0.1:9/", "--root", "/tmp/data",
                          "--max-failures", "1000"), ("data-loader", "healthcheck")),
+    # Healthy once a commit of the mounted repository is published (file://: no network).
+    "git-sync": Case(("--repo", "file:///srv/git/app.git", "--ref", "main", "--root", "/tmp/root"),
+                     ("python3", "-m", "gitsync.probe", "healthz"), "/srv/git", git_repository),
 }
 
 
