@@ -65,6 +65,8 @@ CASES = {
     "tls-proxy": Case((), ("tls-proxy", "healthcheck"), "/etc/tls-proxy/tls", self_signed),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
+    # Anonymous only (no users Secret), a self-signed certificate made at start by openssl.
+    "ftp": Case(("--data-dir", "/tmp", "--anonymous", "true"), ("ftp-sidecar", "healthcheck")),
     # Ready once the first logrotate run finished (nothing to rotate; state on /tmp).
     "log-rotate": Case(("--state-dir", "/tmp"), http_ok(8734), "/etc/log-rotate",
                        logrotate_config),
