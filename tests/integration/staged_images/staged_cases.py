@@ -67,6 +67,8 @@ CASES = {
                 ("ssh-sidecar", "healthcheck")),
     # Anonymous only (no users Secret), a self-signed certificate made at start by openssl.
     "ftp": Case(("--data-dir", "/tmp", "--anonymous", "true"), ("ftp-sidecar", "healthcheck")),
+    # Ready at once (the first snapshot is one interval away; no repository needed before).
+    "backup": Case(("--host", "staged", "--interval", "1h"), http_ok(8735)),
     # Ready once the first logrotate run finished (nothing to rotate; state on /tmp).
     "log-rotate": Case(("--state-dir", "/tmp"), http_ok(8734), "/etc/log-rotate",
                        logrotate_config),
