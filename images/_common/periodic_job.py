@@ -11,6 +11,8 @@ run at a time, and answers on HTTP:
   GET /metrics  the counters (and numeric facts) in the Prometheus text format
   POST /run     run now (waits for a run in progress) and answer 200 or 500 with /status
 
+`healthcheck(bind, path)` is the image's exec check of the same endpoints (0 when 200).
+
 SIGTERM or SIGINT ends the loop after the run in progress; the caller returns 0. Stdlib only.
 
     import periodic_job as job
@@ -26,11 +28,20 @@ import contextlib
 import json
 import re
 import signal
+<<<<<<< HEAD
 import socketserver
+=======
+import sys
+>>>>>>> slim-sync
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+<<<<<<< HEAD
+=======
+from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+>>>>>>> slim-sync
 
 _DURATION = re.compile(r"\A(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
 
@@ -168,6 +179,27 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
     server = _Server((host or "0.0.0.0", int(port)), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def healthcheck(bind: str, path: str = "/healthz", timeout: float = 3.0) -> int:
+    """0 when GET `path` on the endpoints at `bind` answers 200 (1 otherwise, with why): an
+    image's exec health check (a wildcard host is asked on 127.0.0.1)."""
+    host, _, port = bind.rpartition(":")
+    connection = HTTPConnection("127.0.0.1" if host in ("", "0.0.0.0") else host, int(port),
+                                timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read().decode(errors="replace").strip()
+    except OSError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+    if response.status != 200:
+        print(f"unhealthy: {response.status} {body}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_every(interval: float, job: Callable[[], Result], status: Status, bind: str,

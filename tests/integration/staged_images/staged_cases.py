@@ -79,6 +79,10 @@ CASES = {
     # Ready once the first logrotate run finished (nothing to rotate; state on /tmp).
     "log-rotate": Case(("--state-dir", "/tmp"), http_ok(8734), "/etc/log-rotate",
                        logrotate_config),
+    # /healthz answers 200 while the loop serves; no source answers, and many failures are
+    # allowed, so it stays healthy (ready needs a load).
+    "data-loader": Case(("--source", "http://127.0.0.1:9/", "--root", "/tmp/data",
+                         "--max-failures", "1000"), ("data-loader", "healthcheck")),
 }
 
 
