@@ -28,20 +28,12 @@ import contextlib
 import json
 import re
 import signal
-<<<<<<< HEAD
 import socketserver
-=======
 import sys
->>>>>>> slim-sync
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-<<<<<<< HEAD
-=======
-from http.client import HTTPConnection
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
->>>>>>> slim-sync
 
 _DURATION = re.compile(r"\A(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
 
@@ -183,7 +175,10 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
 
 def healthcheck(bind: str, path: str = "/healthz", timeout: float = 3.0) -> int:
     """0 when GET `path` on the endpoints at `bind` answers 200 (1 otherwise, with why): an
-    image's exec health check (a wildcard host is asked on 127.0.0.1)."""
+    image's exec health check (a wildcard host is asked on 127.0.0.1). http.client is
+    imported here: the check is a process of its own, the job's memory stays without it."""
+    from http.client import HTTPConnection
+
     host, _, port = bind.rpartition(":")
     connection = HTTPConnection("127.0.0.1" if host in ("", "0.0.0.0") else host, int(port),
                                 timeout=timeout)
