@@ -19,6 +19,14 @@ What it copies (each path with the symlinks that lead to it, e.g. Debian's /lib6
   staged. `--python-module` adds one imported lazily inside the stdlib on a path the program
   takes (the integration tests find those). Bytecode is compiled with unchecked hashes (the
   root filesystem is read-only at run time; no mtimes inside).
+- `--python-exclude MODULE` (repeatable): a stdlib module the program runs without, imported
+  by staged modules only inside `try: ... except ImportError` (ssl by http.client and
+  urllib.request, _hashlib by hashlib, bz2 and lzma by shutil): the tracing runs with it
+  unimportable, so neither it nor what only it pulls in (libssl, libcrypto) is staged.
+- `--python-zip`: the stdlib's pure-Python modules as bytecode only, compressed in
+  /usr/lib/pythonXY.zip (on the interpreter's default path, before the stdlib folder) instead
+  of sources plus __pycache__: about a third of the bytes. Tracebacks in stdlib frames show no
+  source lines; os.py stays as a file (the landmark that finds sys.prefix).
 - `--user UID[:GID]`: /etc/passwd and /etc/group with root and that numeric user.
 - `/tmp` (1777).
 
@@ -32,11 +40,14 @@ from __future__ import annotations
 import argparse
 import modulefinder
 import os
+import py_compile
 import re
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +61,8 @@ STDLIB = os.path.dirname(os.__file__)
 imp_source = modulefinder._PY_SOURCE  # type: ignore[attr-defined]
 TRACE = r"""
 import importlib, os, runpy, sys
+for name in filter(None, os.environ.get("STAGE_EXCLUDE", "").split(",")):
+    sys.modules[name] = None  # import raises ImportError, as in the image
 tolerant = sys.argv[1:2] == ["--tolerant"]
 for entry in sys.argv[1 + tolerant:]:
     if entry.endswith(".py"):
@@ -163,9 +176,11 @@ def traced(names: list[str], env: dict[str, str]) -> set[str]:
             if line.startswith("STAGED-MODULE ")}
 
 
-def python_modules(entries: list[str], extra: list[str], search: list[str]) -> set[str]:
+def python_modules(entries: list[str], extra: list[str], search: list[str],
+                   exclude: list[str]) -> set[str]:
     """Files of the stdlib modules the entries import, at import time and in their code."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(search), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(search), "PYTHONDONTWRITEBYTECODE": "1",
+           "STAGE_EXCLUDE": ",".join(exclude)}
     files = traced(entries, env)
     named: set[str] = set()
     for entry in entries:
@@ -177,7 +192,8 @@ def python_modules(entries: list[str], extra: list[str], search: list[str]) -> s
             finder.import_hook(entry, fromlist=["*"])
         named |= {name for name, module in finder.modules.items()
                   if (module.__file__ or STDLIB + "/").startswith(STDLIB + "/")
-                  and name not in ("__main__", "__stage__")}
+                  and name not in ("__main__", "__stage__")
+                  and not any(name == x or name.startswith(x + ".") for x in exclude)}
     # Imported inside `try: ... except ImportError` (another OS's module) is fine to miss.
     files |= traced(["--tolerant", *sorted(named | set(ALWAYS) | set(extra))], env)
     chosen: set[str] = set()
@@ -193,6 +209,25 @@ def python_modules(entries: list[str], extra: list[str], search: list[str]) -> s
             folder = os.path.dirname(folder)
     chosen.add(os.path.join(STDLIB, "os.py"))  # the landmark that finds sys.prefix
     return chosen
+
+
+def stdlib_zip(root: Path, sources: list[str]) -> None:
+    """The pure-Python stdlib modules as unchecked-hash bytecode in /usr/lib/pythonXY.zip, in
+    sorted order with fixed dates (the same inputs give the same bytes)."""
+    name = f"python{sys.version_info.major}{sys.version_info.minor}.zip"
+    target = root / os.path.dirname(STDLIB).lstrip("/") / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch, \
+            zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(sources):
+            compiled = os.path.join(scratch, "module.pyc")
+            py_compile.compile(source, cfile=compiled, dfile=source, doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+            entry = zipfile.ZipInfo(os.path.relpath(source, STDLIB)[:-3] + ".pyc",
+                                    (1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o644 << 16
+            archive.writestr(entry, Path(compiled).read_bytes())
 
 
 def finish(root: Path, epoch: int) -> None:
@@ -221,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="an extra stdlib module the program imports")
     parser.add_argument("--python-path", action="append", default=[],
                         help="folder the program's own modules are imported from")
+    parser.add_argument("--python-exclude", action="append", default=[],
+                        help="a stdlib module the program runs without (never staged)")
+    parser.add_argument("--python-zip", action="store_true",
+                        help="the stdlib's pure-Python modules as bytecode in pythonXY.zip")
     parser.add_argument("--user", help="UID[:GID] to give /etc/passwd and /etc/group entries")
     args = parser.parse_args(argv)
     stager = Stager(args.root)
@@ -230,8 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.python_entry:
         stager.add(os.path.realpath(sys.executable))
         stager.add("/usr/bin/python3")
-        for path in sorted(python_modules(args.python_entry, args.python_module,
-                                          args.python_path)):
+        # The landmark of sys.exec_prefix, even when no extension module is staged.
+        stager.add(os.path.join(STDLIB, "lib-dynload"), tree=False)
+        modules = python_modules(args.python_entry, args.python_module, args.python_path,
+                                 args.python_exclude)
+        zipped = sorted(p for p in modules if args.python_zip and p.endswith(".py")
+                        and os.path.realpath(p).startswith(STDLIB + "/")
+                        and p != os.path.join(STDLIB, "os.py"))
+        if zipped:
+            stdlib_zip(args.root, zipped)
+        for path in sorted(modules - set(zipped)):
             stager.add(path, tree=False)
     if args.user:
         stager.user(args.user)

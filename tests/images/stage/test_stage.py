@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,48 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == ("stage: /usr/bin/no-such-engine does not exist in the "
                                      "build stage")
+
+
+LEAN = '''\
+import hashlib
+import http.client
+
+print(hashlib.sha256(b"x").hexdigest()[:8], hasattr(http.client, "HTTPSConnection"))
+'''
+
+
+def test_excluded_modules_and_their_libraries_stay_out_and_zipped_bytecode_runs(
+        tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "lean.py").write_text(LEAN)
+    root = tmp_path / "root"
+    result = stage(root, "--python-path", str(tmp_path / "app"), "--python-entry", "lean",
+                   "--python-zip", "--python-exclude", "ssl", "--python-exclude", "_ssl",
+                   "--python-exclude", "_hashlib")
+    assert result.returncode == 0, result.stderr
+    stdlib = root / "usr/lib/python3.11"
+    for unwanted in ("usr/lib/*/libssl.so*", "usr/lib/*/libcrypto.so*",
+                     "usr/lib/python3.11/lib-dynload/_ssl*",
+                     "usr/lib/python3.11/lib-dynload/_hashlib*"):
+        assert not list(root.glob(unwanted))
+    assert (stdlib / "lib-dynload").is_dir()  # the exec_prefix landmark, even when empty
+    # Sources left: the prefix landmark, and Debian's sitecustomize (a link out of the stdlib).
+    assert {p.name for p in stdlib.rglob("*.py")} <= {"os.py", "sitecustomize.py"}
+    with zipfile.ZipFile(root / "usr/lib/python311.zip") as archive:
+        names = archive.namelist()
+    assert "http/client.pyc" in names and "encodings/__init__.pyc" in names
+    assert "ssl.pyc" not in names
+    assert names == sorted(names)
+    again = tmp_path / "again"
+    stage(again, "--python-path", str(tmp_path / "app"), "--python-entry", "lean",
+          "--python-zip", "--python-exclude", "ssl", "--python-exclude", "_ssl",
+          "--python-exclude", "_hashlib")
+    assert digest(again) == digest(root)
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    (root / "opt").mkdir()
+    (root / "opt" / "lean.py").write_text(LEAN)
+    ran = subprocess.run(["/usr/bin/python3", "/opt/lean.py"], cwd="/",
+                         preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
+                         check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "2d711642 False\n", "")
