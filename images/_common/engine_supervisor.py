@@ -73,8 +73,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -411,6 +409,9 @@ def supervise(engine: Engine, options: Options, program: str | None = None) -> i
 
 def healthcheck(url: str, timeout: float = 3.0) -> int:
     """0 when GET url answers 2xx: an image's `healthcheck` command (HEALTHCHECK, exec probe)."""
+    import urllib.error  # here: most runs never call it (idle memory, lean_imports)
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return 0 if 200 <= response.status < 300 else 1

@@ -5,8 +5,6 @@ true`) to signal them, or call its HTTP endpoint. Stdlib only."""
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 
@@ -38,6 +36,9 @@ def find_processes(name: str) -> list[int]:
 
 def call(method: str, url: str, timeout: float) -> tuple[int | None, str]:
     """One HTTP call with an empty body (POST, PUT) or none: (status, '') or (None, why)."""
+    import urllib.error  # here: most runs never call it (idle memory, lean_imports)
+    import urllib.request
+
     request = urllib.request.Request(url, method=method,
                                      data=b"" if method in ("POST", "PUT") else None)
     try:
