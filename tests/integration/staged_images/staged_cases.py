@@ -57,6 +57,9 @@ CASES = {
     "config-reloader": Case(("--watch", "/etc/conf", "--notify", "restart"),
                             ("python3", "-m", "config_reloader", "healthcheck", "/readyz"),
                             "/etc/conf", lambda folder: (folder / "app.conf").write_text("a\n")),
+    # Ready once the exporter listens; it reaches the app (redis) only when scraped.
+    "metrics-adapter": Case(("--adapter", "redis"),
+                            ("python3", "-m", "metrics_adapter", "healthcheck", "/readyz")),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
 }
