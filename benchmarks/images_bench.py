@@ -1,11 +1,12 @@
-"""Images staged onto an empty base (images/_common/stage.py), beside the image of their
-previous VERSION: size, idle RSS and start-to-ready (p50 over N starts), as one table.
+"""Images staged onto an empty base (images/_common/stage.py), beside their last image that
+was not staged: size, idle RSS and start-to-ready (p50 over N starts), as one table.
 
     python benchmarks/images_bench.py [--rounds 10] [--runtime podman] [NAME...]
 
-"before" is the image of the previous VERSION (the last different value in the git history of
-images/NAME/VERSION). When it is not in the engine, it is built from that commit's sources,
-unless --no-build-before (then the row says n/a). Ready = the image's health check (the one
+"before" is the image of the newest earlier VERSION that was not staged yet (from the git
+history of images/NAME/VERSION and its Containerfile): the baseline issue 21 measured. When
+it is not in the engine, it is built from that commit's sources, unless --no-build-before
+(then the row says n/a). Ready = the image's health check (the one
 tests/integration/staged_images/staged_cases.py names) exits 0; it is polled at once again,
 so a start includes the engine's exec latency, as a startup probe sees it. Idle RSS is the sum
 over the container's processes once it is ready and has had a second to settle. A function
@@ -45,15 +46,17 @@ def git(*args: str) -> str:
 
 
 def previous_version(name: str) -> tuple[str, str] | None:
-    """(version, commit) of the VERSION before the current one, from git."""
+    """(version, commit) of the newest VERSION before the current one whose image was not yet
+    staged (issue 21's baseline), from git."""
     path = f"images/{name}/VERSION"
     current = (ROOT / path).read_text().strip()
     for commit in git("log", "--format=%H", "--", path).split():
         try:
             value = git("show", f"{commit}:{path}").strip()
+            containerfile = git("show", f"{commit}:images/{name}/Containerfile")
         except subprocess.CalledProcessError:
             continue
-        if value != current:
+        if value != current and "FROM scratch" not in containerfile:
             return value, commit
     return None
 

@@ -3,7 +3,8 @@
 Nothing below this module prints; commands live in `generator.commands`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typer reads every command's annotations at each
+# start, and string annotations cost it an eval each (about 10 ms of a 70 ms `pattern --help`).
 
 import math
 import sys

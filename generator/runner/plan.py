@@ -298,16 +298,19 @@ def _translate_env(container: dict[str, Any], plan: PodPlan, sources: Sources,
                                     f"{ref['name']!r}, which is not in the input")
             prefix = source.get("prefix", "")
             env += [{"name": prefix + k, "value": v.decode()} for k, v in sorted(values.items())]
+    # A plain value sees the variables before it; envFrom and valueFrom ones are taken as they
+    # are (the kubelet's order). A later duplicate name overrides, as in the kubelet.
+    known = {e["name"]: e["value"] for e in env}
     for item in container.get("env") or []:
         value_from = item.get("valueFrom")
         if value_from is None:
-            # A plain value sees the variables before it; envFrom and valueFrom ones are taken
-            # as they are (the kubelet's order).
-            known = {e["name"]: e["value"] for e in env if isinstance(e.get("value"), str)}
-            env.append({**item, "value": expand_references(str(item.get("value", "")), known)})
-            continue
-        env.append({"name": item["name"],
-                    **_resolve_value_from(item["name"], value_from, container, plan, sources, obj)})
+            entry = {**item, "value": expand_references(str(item.get("value", "")), known)}
+        else:
+            entry = {"name": item["name"], **_resolve_value_from(item["name"], value_from,
+                                                                  container, plan, sources, obj)}
+        env.append(entry)
+        if isinstance(entry.get("value"), str):
+            known[entry["name"]] = entry["value"]
     return env
 
 

@@ -88,7 +88,7 @@ def create_app(catalogue_root: Path | None = None, *, loopback_only: bool = True
 
     @app.errorhandler(CatalogueError)
     def _unknown(error: CatalogueError) -> Any:
-        page = request.endpoint in ("pattern_page", "example_svg")
+        page = request.endpoint in ("pattern_page", "example_file")
         return _problem(404 if page else 400, str(error))
 
     @app.errorhandler(PatternError)
@@ -112,8 +112,9 @@ def create_app(catalogue_root: Path | None = None, *, loopback_only: bool = True
         return redirect(url_for("pattern_page", name=name))
 
     @app.get("/patterns/<name>/examples/<file>")
-    def example_svg(name: str, file: str) -> Any:
-        return Response(views.example_svg(catalogue, name, file), mimetype="image/svg+xml")
+    def example_file(name: str, file: str) -> Any:
+        data, mimetype = views.example_file(catalogue, name, file)
+        return Response(data, mimetype=mimetype)
 
     def _form() -> dict[str, str]:
         source = request.form if request.method == "POST" else request.args

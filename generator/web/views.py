@@ -17,7 +17,7 @@ import json
 import re
 import shlex
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,32 +135,70 @@ class PatternPage:
 
 
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# Where a README link to a file this server does not serve goes (the project's sources).
+SOURCE_URL = "https://github.com/sidecar-patterns/sidecar-patterns/blob/main/"
+_EXAMPLE_TYPES = {".svg": "image/svg+xml", ".yaml": "text/plain", ".md": "text/plain"}
 
 
-def render_markdown(text: str) -> str:
-    """A README as HTML; raw HTML in it is shown as text, never passed through."""
+def render_markdown(text: str, link: Callable[[str], str] = lambda href: href) -> str:
+    """A README as HTML; raw HTML in it is shown as text, never passed through. `link` maps
+    each link and image address as written to the one the page uses."""
     from markdown_it import MarkdownIt
 
-    html: str = MarkdownIt("commonmark", {"html": False}).enable("table").render(
-        _COMMENT.sub("", text))
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = md.parse(_COMMENT.sub("", text))
+    for token in tokens:
+        for child in [token, *(token.children or [])]:
+            for attr in ("href", "src"):
+                if isinstance(value := child.attrGet(attr), str):
+                    child.attrSet(attr, link(value))
+    html: str = md.renderer.render(tokens, md.options, {})
     return html
+
+
+def example_files(pattern: Pattern) -> list[str]:
+    """The files of a pattern's examples/ folder this server serves (by name, no folders)."""
+    folder = pattern.root / "examples"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix in _EXAMPLE_TYPES)
+
+
+def readme_link(pattern: Pattern, href: str) -> str:
+    """A pattern README's link as its page serves it: an address, an anchor or an example
+    file as written (the page is /patterns/NAME/, so examples/FILE resolves to its route);
+    any other file of the repository at the project's sources."""
+    if not href or href.startswith(("#", "/")) or re.match(r"[a-zA-Z][a-zA-Z0-9+.-]*:", href):
+        return href
+    path, anchor, fragment = href.partition("#")
+    if path.startswith("examples/") and path.removeprefix("examples/") in example_files(pattern):
+        return href
+    parts: list[str] = ["patterns", pattern.name]
+    for part in path.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    target = "/".join(parts) + ("/" if path.endswith("/") else "")
+    return SOURCE_URL + target + anchor + fragment
 
 
 def pattern_page(catalogue: Catalogue, name: str) -> PatternPage:
     pattern = catalogue.get(name)
     readme = pattern.root / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.is_file() else pattern.description
-    examples = pattern.root / "examples"
-    diagrams = sorted(p.name for p in examples.glob("*.svg")) if examples.is_dir() else []
-    return PatternPage(pattern, render_markdown(text), diagrams)
+    diagrams = [f for f in example_files(pattern) if f.endswith(".svg")]
+    return PatternPage(pattern, render_markdown(text, lambda href: readme_link(pattern, href)),
+                       diagrams)
 
 
-def example_svg(catalogue: Catalogue, name: str, file: str) -> bytes:
-    """An example diagram of a pattern; any other name is not found."""
-    page = pattern_page(catalogue, name)
-    if file not in page.diagrams:
-        raise CatalogueError(f"{name} has no example diagram {file!r}")
-    return (page.pattern.root / "examples" / file).read_bytes()
+def example_file(catalogue: Catalogue, name: str, file: str) -> tuple[bytes, str]:
+    """An example file of a pattern and its media type; any other name is not found."""
+    pattern = catalogue.get(name)
+    if file not in example_files(pattern):
+        raise CatalogueError(f"{name} has no example file {file!r}")
+    return (pattern.root / "examples" / file).read_bytes(), _EXAMPLE_TYPES[Path(file).suffix]
 
 
 # ---------------------------------------------------------------- sidecar forms

@@ -6,25 +6,30 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import json
 import os
 import select
 import signal
-import ssl
 import sys
 import threading
 import time
 import urllib.parse
-import urllib.request
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lean_imports import without_tls
 
 from .queue import Queue, Snapshot, event_id
 from .watch import DELETED, WRITTEN, Change, Filter, Inotify, WatchLimit, differences, scan
+
+if TYPE_CHECKING:
+    import http.client
+    from http.server import ThreadingHTTPServer
+
+# http.client and http.server are imported once the URL is known: for an http:// receiver
+# without ssl (lean_imports.without_tls), which only an https:// one needs.
 
 PREFIX = "CHANGE_NOTIFIER_"
 EXIT_CONFIG = 2
@@ -256,13 +261,19 @@ class Notifier:
     # ------------------------------------------------------------------ delivering
 
     def connect(self) -> http.client.HTTPConnection:
+        import http.client
+
         host, port = self.url.hostname or "", self.url.port
         if self.url.scheme == "https":
+            import ssl
+
             return http.client.HTTPSConnection(host, port, timeout=self.timeout,
                                                context=ssl.create_default_context())
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
 
     def deliver(self) -> None:
+        import http.client
+
         path = (self.url.path or "/") + (f"?{self.url.query}" if self.url.query else "")
         connection: http.client.HTTPConnection | None = None
         backoff = 0.0
@@ -306,6 +317,8 @@ def log(message: str) -> None:
 
 
 def serve_health(notifier: Notifier, bind: str) -> ThreadingHTTPServer:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
     host, _, port = bind.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
@@ -337,6 +350,9 @@ def healthcheck(argv: list[str]) -> int:
     """The probe: GET /healthz or /readyz; prints the counters."""
     bind = os.environ.get(PREFIX + "HEALTH_BIND", "127.0.0.1:8740")
     path = argv[0] if argv else "/readyz"
+    without_tls()
+    import urllib.request
+
     try:
         with urllib.request.urlopen(f"http://{bind}{path}", timeout=3) as response:
             print(response.read().decode().strip())
@@ -358,6 +374,8 @@ def main(argv: list[str]) -> int:
         if args.check:
             print(f"change-notifier: ok: {notifier.root} -> {notifier.url.geturl()}")
             return 0
+        if notifier.url.scheme == "http":
+            without_tls()
         server = serve_health(notifier, args.health_bind)
     except (ConfigError, ValueError, OSError) as exc:
         print(f"change-notifier: error: {exc}", file=sys.stderr)

@@ -6,14 +6,13 @@ inotify queue overflow or a new subdirectory (files made before its watch existe
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fnmatch
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_FROM = 0x00000040
@@ -36,14 +35,12 @@ class WatchLimit(Exception):
     """The kernel refused a watch (ENOSPC: fs.inotify.max_user_watches reached)."""
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     kind: str  # written | deleted
     path: str  # relative to the watched folder, '/'-separated
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(NamedTuple):
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
     recursive: bool = True
@@ -89,7 +86,7 @@ class Inotify:
 
     def __init__(self, root: Path, wanted: Filter) -> None:
         self.root, self.wanted = root, wanted
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
         self._add = libc.inotify_add_watch
         self._add.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
         self.fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)

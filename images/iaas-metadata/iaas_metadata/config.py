@@ -64,6 +64,17 @@ def seconds(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
+_PLAIN_HTTP_URL = re.compile(r"http://[A-Za-z0-9.:\[\]-]{1,300}(?:/[^\s?#'`\"\\\x00-\x1f\x7f]{0,1000})?")
+
+
+def endpoint(text: str) -> str:
+    """A metadata service's base URL: plain HTTP (every cloud's is; the image has no TLS)."""
+    if not _PLAIN_HTTP_URL.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain http:// URL "
+                                         "(host[:port] and an optional path)")
+    return text
+
+
 def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
 
@@ -87,8 +98,8 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     add("--provider", "cloud, or auto for ordered probes", default="auto",
         choices=("auto", *PROVIDERS))
     for name in PROVIDERS:
-        add(f"--{name}-endpoint", f"{name} metadata service base URL",
-            default=DEFAULT_ENDPOINTS[name])
+        add(f"--{name}-endpoint", f"{name} metadata service base URL (plain http://)",
+            type=endpoint, default=DEFAULT_ENDPOINTS[name])
     add("--ttl", "how long a fetched snapshot stays fresh (seconds or 1m, 500ms...)",
         type=seconds, default=60.0)
     add("--timeout", "time allowed per upstream request", type=seconds, default=1.0)

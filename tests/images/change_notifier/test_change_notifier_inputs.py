@@ -19,6 +19,7 @@ from receiver import Receiver
 from support import ROOT, free_port, wait_for
 
 IMAGE_DIR = ROOT / "images" / "change-notifier"
+PYTHONPATH = os.pathsep.join(map(str, (IMAGE_DIR, ROOT / "images" / "_common")))  # lean_imports
 
 
 @pytest.mark.parametrize(("sets", "message"), [
@@ -63,7 +64,7 @@ def test_the_image_refuses_bad_settings_in_one_line(tmp_path: Path, argv: list[s
     full = ["--watch-dir", str(watch), "--state-dir", str(tmp_path / "s"), *argv]
     proc = subprocess.run([sys.executable, "-m", "change_notifier", *full, "--check"],
                           capture_output=True, text=True, timeout=30,
-                          env={**os.environ, "PYTHONPATH": str(IMAGE_DIR)})
+                          env={**os.environ, "PYTHONPATH": PYTHONPATH})
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc
 
 
@@ -78,7 +79,7 @@ def notifier(watch: Path, state: Path, url: str, *args: str,
         [*prefix, sys.executable, "-m", "change_notifier", "--url", url, "--watch-dir",
          str(watch), "--state-dir", str(state), "--source", "/t", "--debounce", "50ms",
          "--health-bind", f"127.0.0.1:{health}", *args],
-        env={**os.environ, "PYTHONPATH": str(IMAGE_DIR)}, stderr=log)
+        env={**os.environ, "PYTHONPATH": PYTHONPATH}, stderr=log)
 
     def report() -> dict[str, Any] | None:
         try:

@@ -55,6 +55,20 @@ def test_qingcloud_needs_region_and_zone_together() -> None:
     assert parse(["--provider", "openstack", "--region", "RegionOne"], {}).ec2_tokens == "required"
 
 
+@pytest.mark.parametrize("url", ["https://169.254.169.254", "http://169.254.169.254\n",
+                                 "169.254.169.254", "http://a b/", "http://x/?q=1"])
+def test_an_endpoint_that_is_not_plain_http_is_refused(
+        url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Metadata services speak plain HTTP and the image has no TLS: an https:// endpoint (or a
+    flag's environment twin) stops the sidecar with one line, not a plain-text talk to :80."""
+    for argv, env in ((["--aws-endpoint", url], {}), ([], {"IAAS_METADATA_AWS_ENDPOINT": url})):
+        with pytest.raises(SystemExit) as exc:
+            parse(argv, env)
+        assert exc.value.code == 2
+        assert "is not a plain http:// URL" in capsys.readouterr().err
+    assert parse(["--aws-endpoint", "http://[fd00:ec2::254]:80/"], {}).endpoints["aws"]
+
+
 @pytest.mark.parametrize("path,split", [
     ("/", ("", "")), ("/latest/", ("latest", "")), ("/2009-04-04", ("2009-04-04", "")),
     ("/2021-03-23/meta-data/instance-id", ("2021-03-23", "meta-data/instance-id")),

@@ -180,3 +180,28 @@ def test_bytecode_only_stages_compiled_modules_that_run(tmp_path: Path) -> None:
                              len(str(root)):]})
     assert ran.returncode == 0, ran.stderr
     assert "module 'csv'" in ran.stdout and "prog.later" in ran.stdout
+
+
+def test_a_program_that_speaks_no_tls_is_staged_without_openssl(tmp_path: Path) -> None:
+    """`--python-without _ssl --python-without _hashlib`: http.server still imports (no
+    HTTPS), hashlib's built-in sha256 still hashes, and no OpenSSL library is staged."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "served.py").write_text(
+        "import hashlib, http.server\n"
+        "try:\n    import ssl\nexcept ImportError:\n    ssl = None\n"
+        "print(hashlib.sha256(b'x').hexdigest()[:8], ssl)\n")
+    root = tmp_path / "root"
+    result = stage(root, "--python-path", str(tmp_path / "app"), "--python-entry", "served",
+                   "--python-without", "_ssl", "--python-without", "_hashlib")
+    assert result.returncode == 0, result.stderr
+    staged = {p.name for p in root.rglob("*")}
+    assert not [n for n in staged if n.startswith(("_ssl.", "_hashlib.", "libssl", "libcrypto"))]
+    assert "server.py" in staged and "client.py" in staged
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    (root / "opt").mkdir()
+    (root / "opt" / "served.py").write_text((tmp_path / "app" / "served.py").read_text())
+    ran = subprocess.run(["/usr/bin/python3", "/opt/served.py"], cwd="/",
+                         preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
+                         check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert (ran.returncode, ran.stdout) == (0, "2d711642 None\n"), ran.stderr

@@ -75,7 +75,9 @@ def _check(configs: dict[str, str], folder: Path) -> dict[str, str]:
     (folder / "check.sh").write_text((HERE / "syslog_ng_check.sh").read_text())
     # The image stages only what syslog-ng runs: the check's own tools (mktemp, mkfifo, tee...)
     # come from the host's static busybox (busybox-static, installed by setup-runtime).
-    result = cli("run", "--rm", "--user", "0", "--entrypoint", "sh", "-v", f"{folder}:/cfg:ro",
+    # podman's --timeout ends the container too, should the check hang (the client's does not).
+    result = cli("run", "--rm", "--timeout", "540", "--user", "0", "--entrypoint", "sh",
+                 "-v", f"{folder}:/cfg:ro",
                  "-v", "/bin/busybox:/opt/busybox:ro", IMAGE, "/cfg/check.sh",
                  *(f"/cfg/{n}" for n in configs), timeout=600)
     verdicts = {}

@@ -79,6 +79,13 @@ CASES = {
                              ("redis-ambassador", "healthcheck")),
     # Ready once nginx serves with the mounted certificate (no app needs to listen).
     "tls-proxy": Case((), ("tls-proxy", "healthcheck"), "/etc/tls-proxy/tls", self_signed),
+    # Ready once the watch is set; nothing listens at the URL (no change, nothing to send).
+    "change-notifier": Case(("--url", "http://127.0.0.1:9/events", "--state-dir", "/tmp/state"),
+                            ("python3", "-m", "change_notifier", "healthcheck", "/readyz")),
+    # Ready once the baseline hash of the mounted folder is taken (nothing to tell yet).
+    "config-reloader": Case(("--watch", "/etc/conf", "--notify", "restart"),
+                            ("python3", "-m", "config_reloader", "healthcheck", "/readyz"),
+                            "/etc/conf", lambda folder: (folder / "app.conf").write_text("a\n")),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
     # `pattern krm` on a ResourceList, as kustomize runs it.
