@@ -14,7 +14,6 @@ Stdlib only.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
@@ -22,12 +21,14 @@ from pathlib import Path
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def exchange(first: Path, second: Path) -> None:
     """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE)."""
-    rc = _libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+    import ctypes  # only an exchange-mode publish needs it (half a MB of RSS otherwise)
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
                          _RENAME_EXCHANGE)
     if rc != 0:
         err = ctypes.get_errno()

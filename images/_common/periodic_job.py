@@ -11,6 +11,8 @@ run at a time, and answers on HTTP:
   GET /metrics  the counters (and numeric facts) in the Prometheus text format
   POST /run     run now (waits for a run in progress) and answer 200 or 500 with /status
 
+`healthcheck(bind, path)` is the image's exec check of the same endpoints (0 when 200).
+
 SIGTERM or SIGINT ends the loop after the run in progress; the caller returns 0. Stdlib only.
 
     import periodic_job as job
@@ -22,14 +24,16 @@ SIGTERM or SIGINT ends the loop after the run in progress; the caller returns 0.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
+import socketserver
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _DURATION = re.compile(r"\A(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?\Z")
 
@@ -108,50 +112,89 @@ class Status:
         return "\n".join(lines) + "\n"
 
 
+REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
+           501: "Not Implemented", 503: "Service Unavailable"}
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
 def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[], Result],
-          prefix: str) -> ThreadingHTTPServer:
+          prefix: str) -> socketserver.ThreadingTCPServer:
+    """The endpoints, HTTP/1.0 (one request per connection), on socketserver: http.server
+    would bring http.client, email and html along, a third of an idle job's memory."""
     host, _, port = bind.rpartition(":")
 
-    class Handler(BaseHTTPRequestHandler):
-        def _send(self, code: int, body: str, kind: str = "text/plain") -> None:
-            data = body.encode()
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _status(self, code: int) -> None:
-            self._send(code, json.dumps(status.as_dict(), sort_keys=True) + "\n",
-                       "application/json")
-
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
+    def answer(method: str, path: str) -> tuple[int, str, str]:
+        if method == "GET":
+            if path == "/healthz":
                 healthy = status.healthy()
-                self._send(200 if healthy else 503,
-                           "ok\n" if healthy else f"unhealthy: {status.last_error}\n")
-            elif self.path == "/readyz":
-                self._send(200 if ready.is_set() else 503,
-                           "ready\n" if ready.is_set() else "first run not finished\n")
-            elif self.path == "/status":
-                self._status(200)
-            elif self.path == "/metrics":
-                self._send(200, status.metrics(prefix), "text/plain; version=0.0.4")
-            else:
-                self._send(404, "not found\n")
+                return (200, "ok\n", "text/plain") if healthy else \
+                    (503, f"unhealthy: {status.last_error}\n", "text/plain")
+            if path == "/readyz":
+                return (200, "ready\n", "text/plain") if ready.is_set() else \
+                    (503, "first run not finished\n", "text/plain")
+            if path == "/status":
+                return 200, json.dumps(status.as_dict(), sort_keys=True) + "\n", \
+                    "application/json"
+            if path == "/metrics":
+                return 200, status.metrics(prefix), "text/plain; version=0.0.4"
+            return 404, "not found\n", "text/plain"
+        if method == "POST":
+            if path != "/run":
+                return 404, "not found\n", "text/plain"
+            code = 200 if run_now().ok else 500
+            return code, json.dumps(status.as_dict(), sort_keys=True) + "\n", "application/json"
+        return 501, "not implemented\n", "text/plain"
 
-        def do_POST(self) -> None:
-            if self.path != "/run":
-                self._send(404, "not found\n")
+    class Handler(socketserver.StreamRequestHandler):
+        timeout = 30  # a client that never finishes its request
+
+        def handle(self) -> None:
+            try:
+                words = self.rfile.readline(8192).decode("latin-1").split()
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                    pass  # headers: none of them changes the answer (a body is not read)
+            except OSError:
                 return
-            self._status(200 if run_now().ok else 500)
+            if len(words) != 3 or not words[2].startswith("HTTP/"):
+                return
+            code, body, kind = answer(words[0], words[1])
+            data = body.encode()
+            head = (f"HTTP/1.0 {code} {REASONS[code]}\r\nContent-Type: {kind}\r\n"
+                    f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n")
+            with contextlib.suppress(OSError):
+                self.wfile.write(head.encode() + (data if words[0] != "HEAD" else b""))
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer((host or "0.0.0.0", int(port)), Handler)
+    server = _Server((host or "0.0.0.0", int(port)), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def healthcheck(bind: str, path: str = "/healthz", timeout: float = 3.0) -> int:
+    """0 when GET `path` on the endpoints at `bind` answers 200 (1 otherwise, with why): an
+    image's exec health check (a wildcard host is asked on 127.0.0.1). http.client is
+    imported here: the check is a process of its own, the job's memory stays without it."""
+    from http.client import HTTPConnection
+
+    host, _, port = bind.rpartition(":")
+    connection = HTTPConnection("127.0.0.1" if host in ("", "0.0.0.0") else host, int(port),
+                                timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read().decode(errors="replace").strip()
+    except OSError as exc:
+        print(f"unhealthy: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        connection.close()
+    if response.status != 200:
+        print(f"unhealthy: {response.status} {body}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_every(interval: float, job: Callable[[], Result], status: Status, bind: str,

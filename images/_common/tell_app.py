@@ -5,8 +5,6 @@ true`) to signal them, or call its HTTP endpoint. Stdlib only."""
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 
@@ -38,6 +36,10 @@ def find_processes(name: str) -> list[int]:
 
 def call(method: str, url: str, timeout: float) -> tuple[int | None, str]:
     """One HTTP call with an empty body (POST, PUT) or none: (status, '') or (None, why)."""
+    # Only here: http.client, email and ssl would be a third of an idle sidecar's memory.
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, method=method,
                                      data=b"" if method in ("POST", "PUT") else None)
     try:

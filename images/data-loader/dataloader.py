@@ -1,8 +1,10 @@
+#!/usr/bin/python3
 """data-loader: fill a shared volume with a dataset from a remote source (Debian's rclone),
 verify it, and publish each version atomically; optionally refresh it on a period.
 
   data-loader [flags]              the loop: load now, then every --interval
   data-loader --one-time true ...  one load; exit 0 when a verified version is published
+  data-loader healthcheck [--path /readyz]  exit 0 when the running loop's endpoint answers 200
 
 Sources (--source, never with credentials in it): http:// and https:// (a directory listing,
 e.g. nginx autoindex), webdav:// and webdavs:// (WebDAV over http/https), sftp://host[:port]/path
@@ -430,7 +432,24 @@ class Loader:
                           counts={"loads": 1})
 
 
+def healthcheck(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog=f"{PROGRAM} healthcheck",
+                                description="Exit 0 when the running loop's endpoint answers 200.")
+    add_flag(p, PREFIX, "--http-bind", "0.0.0.0:8736", "address of the loop's HTTP endpoints")
+    p.add_argument("--path", default="/healthz", choices=("/healthz", "/readyz"),
+                   help="the endpoint to ask (default /healthz)")
+    args = p.parse_args(argv)
+    if args.http_bind == "off" or not args.http_bind.rpartition(":")[2].isdigit():
+        print(f"{PROGRAM} healthcheck: error: --http-bind must be HOST:PORT (the loop's "
+              f"endpoints are {args.http_bind!r})", file=sys.stderr)
+        return EXIT_USAGE
+    return job.healthcheck(args.http_bind, args.path)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["healthcheck"]:
+        return healthcheck(argv[1:])
     try:
         args = parser().parse_args(argv)
         one_time = args.one_time.lower() in ("1", "true", "yes")

@@ -201,6 +201,8 @@ def proftpd_config(settings: Settings, state: Path) -> str:
         "DelayEngine off",
         "WtmpLog off",
         "TransferLog none",
+        # The image has no locales (a staged root): mod_lang scans an empty folder instead.
+        f"LangPath {state}/lang",
         "AuthOrder mod_auth_file.c",
         f"AuthUserFile {state}/ftpd.passwd",
         f"AuthGroupFile {state}/ftpd.group",
@@ -351,6 +353,7 @@ def prepare(args: argparse.Namespace, uid: int, gid: int) -> tuple[list[str], di
         nss_passwd(Path("/etc/passwd").read_text(), uid, gid, args.data_dir).encode(),
     )
     write_private(state / "nss.group", nss_group(Path("/etc/group").read_text(), gid).encode())
+    (state / "lang").mkdir(mode=0o700, exist_ok=True)
     write_private(state / "proftpd.conf", proftpd_config(settings, state).encode())
     env = {
         "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",

@@ -141,6 +141,28 @@ def test_bad_flags_exit_2_with_one_line(argv: list[str]) -> None:
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("data-loader: error: "), proc
 
 
+def test_the_healthcheck_asks_the_loops_endpoint(tmp_path: Path) -> None:
+    """0 while /healthz answers 200, 1 (one line) when nothing listens, 2 without an address."""
+    image = ROOT / "images"
+    env = {"PYTHONPATH": str(image / "_common"), "PATH": "/usr/bin:/bin"}
+
+    def check(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(image / "data-loader" / "dataloader.py"),
+                               "healthcheck", *argv], capture_output=True, text=True,
+                              timeout=30, env=env)
+
+    (tmp_path / "healthz").write_text("ok\n")
+    for url in _serve(tmp_path):
+        bind = url.removeprefix("http://").rstrip("/")
+        assert check("--http-bind", bind).returncode == 0
+        missing = check("--http-bind", bind, "--path", "/readyz")
+        assert missing.returncode == 1 and missing.stderr.startswith("unhealthy: 404")
+    refused = check("--http-bind", "127.0.0.1:9")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused
+    off = check("--http-bind", "off")
+    assert off.returncode == 2 and off.stderr.count("\n") == 1, off
+
+
 def _serve(directory: Path) -> Iterator[str]:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:

@@ -96,12 +96,16 @@ def logrotate_check(image: str, configs: dict[str, str], folder: Path) -> dict[s
     for name, text in configs.items():
         (folder / name).write_text(text)
         (folder / name).chmod(0o644)
-    script = ('for f in /cfg/*; do if out=$(log-rotate check --config "$f" 2>&1); '
-              'then echo "$(basename $f) ok"; else echo "$(basename $f) $out" | tr "\\n" " "; '
-              'echo; fi; done')
+    # Python, not sh: the staged image has a /bin/sh (for postrotate) but no basename or tr.
+    script = ("import pathlib, subprocess\n"
+              "for f in sorted(pathlib.Path('/cfg').iterdir()):\n"
+              "    out = subprocess.run(['log-rotate', 'check', '--config', str(f)],\n"
+              "                         capture_output=True, text=True)\n"
+              "    print(f.name, 'ok' if out.returncode == 0 else\n"
+              "          (out.stdout + out.stderr).replace('\\n', ' '))\n")
     proc = subprocess.run(["podman", "run", "--rm", "--read-only", "--tmpfs", "/tmp",
-                           "-v", f"{folder}:/cfg:ro", "--entrypoint", "sh", image, "-c", script],
-                          capture_output=True, text=True, timeout=120, check=False)
+                           "-v", f"{folder}:/cfg:ro", "--entrypoint", "python3", image, "-c",
+                           script], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return dict(line.split(" ", 1) for line in proc.stdout.splitlines())
 

@@ -32,7 +32,7 @@ def _reader_sees(pod: Any, app: str, version: int) -> dict[str, Any]:
                         and s, 60)
     except AssertionError as error:
         raise AssertionError(f"{error}; the reader saw {dl.reader_stats(pod, app)}, the loader "
-                             f"says {dl.call(pod, 'GET', '/status')[1]}") from None
+                             f"says {dl.call(pod, app, 'GET', '/status')[1]}") from None
 
 
 def test_refreshes_are_published_atomically_and_a_corrupt_download_is_refused(
@@ -45,10 +45,10 @@ def test_refreshes_are_published_atomically_and_a_corrupt_download_is_refused(
         _reader_sees(pod, name, 1)
         for version in range(2, REFRESHES + 2):
             dl.write_dataset(sources.dataset, version)
-            code, status = dl.call(pod, "POST", "/run")
+            code, status = dl.call(pod, name, "POST", "/run")
             assert code == 200, (version, status)
         stats = _reader_sees(pod, name, REFRESHES + 1)
-        status = dl.call(pod, "GET", "/status")[1]
+        status = dl.call(pod, name, "GET", "/status")[1]
         assert status["loads"] == REFRESHES + 1 and status["failures"] == 0, status
         assert stats["mixes"] == 0 and stats["vanished"] == 0, stats
         print(f"reader: {stats['passes']} passes over {len(stats['versions'])} versions, "
@@ -56,20 +56,20 @@ def test_refreshes_are_published_atomically_and_a_corrupt_download_is_refused(
 
         # One file's bytes no longer match SHA256SUMS: refused, counted, last good data kept.
         dl.write_dataset(sources.dataset, 99, corrupt="part1/file04.dat")
-        code, status = dl.call(pod, "POST", "/run")
+        code, status = dl.call(pod, name, "POST", "/run")
         assert code == 500 and status["checksumMismatches"] == 1, status
         assert "checksum mismatch: part1/file04.dat" in status["lastError"], status
-        assert dl.call(pod, "GET", "/healthz")[0] == 200  # one failure of maxFailures 2
-        assert dl.call(pod, "POST", "/run")[0] == 500
-        assert dl.call(pod, "GET", "/healthz")[0] == 503
+        assert dl.call(pod, name, "GET", "/healthz")[0] == 200  # one failure of maxFailures 2
+        assert dl.call(pod, name, "POST", "/run")[0] == 500
+        assert dl.call(pod, name, "GET", "/healthz")[0] == 503
         stats = dl.reader_stats(pod, name)
         assert "99" not in stats["versions"] and stats["mixes"] == 0, stats
 
         dl.write_dataset(sources.dataset, 100)
-        assert dl.call(pod, "POST", "/run")[0] == 200
-        assert dl.call(pod, "GET", "/healthz")[0] == 200
+        assert dl.call(pod, name, "POST", "/run")[0] == 200
+        assert dl.call(pod, name, "GET", "/healthz")[0] == 200
         _reader_sees(pod, name, 100)
-        left = pod.exec("data-loader", "ls", "/data/.data-loader/versions").stdout.split()
+        left = pod.exec(name, "ls", "/srv/dataset/.data-loader/versions").stdout.split()
         assert len(left) == 2, left  # the published version and the one before it
 
 
@@ -82,7 +82,7 @@ def test_sftp_and_webdav_sources_load_before_the_app_and_refresh(
         "credentialsSecret": f"{name}-src", "checksumFile": "SHA256SUMS"}), CATALOGUE)]
     with running(docs, runtime=runtime) as (pod,):
         _reader_sees(pod, name, 1)
-        assert dl.call(pod, "GET", "/status")[1]["files"] == dl.FILES + 1
+        assert dl.call(pod, name, "GET", "/status")[1]["files"] == dl.FILES + 1
 
     name = dl.unique("dldav")
     docs = [dl.secret(f"{name}-src", {"username": dl.DAV_USER, "password": dl.DAV_PASSWORD}),
@@ -92,7 +92,7 @@ def test_sftp_and_webdav_sources_load_before_the_app_and_refresh(
     with running(docs, runtime=runtime) as (pod,):
         _reader_sees(pod, name, 1)
         dl.write_dataset(sources.dataset, 2)
-        code, status = dl.call(pod, "POST", "/run")
+        code, status = dl.call(pod, name, "POST", "/run")
         assert code == 200 and status["loads"] == 2, status
         stats = _reader_sees(pod, name, 2)
         assert stats["mixes"] == 0, stats

@@ -91,12 +91,12 @@ def test_state_survives_a_sidecar_restart(lr_image: str) -> None:
     with running(_docs(name, "create-signal")) as (pod,):
         _written_and_rotated(pod, name)
         sidecar = pod.container("log-rotate")
-        before = lr.exec_in(sidecar, "cat", "/var/lib/log-rotate/logrotate.status")
+        before = lr.read_file(sidecar, "/var/lib/log-rotate/logrotate.status")
         rotated = sorted(lr.volume_lines(sidecar))
         lc.podman("kill", "-s", "KILL", sidecar)
         lc.podman("start", sidecar)
         wait_for("two runs after the restart", lambda: _runs(sidecar) >= 2, 30)
-        after = lr.exec_in(sidecar, "cat", "/var/lib/log-rotate/logrotate.status")
+        after = lr.read_file(sidecar, "/var/lib/log-rotate/logrotate.status")
         assert sorted(lr.volume_lines(sidecar)) == rotated  # nothing rotated again
     assert before == after and "/var/log/app/error.log" in after, (before, after)
 

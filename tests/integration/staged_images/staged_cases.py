@@ -68,6 +68,19 @@ def self_signed(folder: Path) -> None:
                    check=True, capture_output=True)
 
 
+def http_ok(port: int, path: str = "/readyz") -> tuple[str, ...]:
+    """Exits 0 when GET 127.0.0.1:PORT/PATH answers 200, as an httpGet probe sees it (over a
+    socket: not every image stages urllib)."""
+    return ("python3", "-c", "import socket, sys\n"
+            f"c = socket.create_connection(('127.0.0.1', {port}), timeout=5)\n"
+            f"c.sendall(b'GET {path} HTTP/1.0\\r\\n\\r\\n')\n"
+            "sys.exit(c.recv(64).split()[1:2] != [b'200'])\n")
+
+
+def logrotate_config(folder: Path) -> None:
+    (folder / "logrotate.conf").write_text("/tmp/logs/*.log {\n    hourly\n    missingok\n}\n")
+
+
 CASES = {
     # /healthz answers 200 while the process serves, whether or not a cloud answers.
     "iaas-metadata": Case(("--provider", "aws", "--aws-endpoint", "http://127.0.0.1:9"),
@@ -88,6 +101,17 @@ CASES = {
                             "/etc/conf", lambda folder: (folder / "app.conf").write_text("a\n")),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
+    # Anonymous only (no users Secret), a self-signed certificate made at start by openssl.
+    "ftp": Case(("--data-dir", "/tmp", "--anonymous", "true"), ("ftp-sidecar", "healthcheck")),
+    # Ready at once (the first snapshot is one interval away; no repository needed before).
+    "backup": Case(("--host", "staged", "--interval", "1h"), http_ok(8735)),
+    # Ready once the first logrotate run finished (nothing to rotate; state on /tmp).
+    "log-rotate": Case(("--state-dir", "/tmp"), http_ok(8734), "/etc/log-rotate",
+                       logrotate_config),
+    # /healthz answers 200 while the loop serves; no source answers, and many failures are
+    # allowed, so it stays healthy (ready needs a load).
+    "data-loader": Case(("--source", "http://127.0.0.1:9/", "--root", "/tmp/data",
+                         "--max-failures", "1000"), ("data-loader", "healthcheck")),
     # `pattern krm` on a ResourceList, as kustomize runs it.
     "krm": Case((), (), stdin=KRM_INPUT),
     # `pattern webhook serve` with the mounted serving certificate.

@@ -140,8 +140,10 @@ def reader_stats(pod: Any, app: str) -> dict[str, Any]:
     return json.loads(done.stdout) if done.returncode == 0 and done.stdout else {}
 
 
-def call(pod: Any, method: str, path: str) -> tuple[int, Any]:
-    out = pod.exec("data-loader", "python3", "-c", CALL, method, path, timeout=300).stdout
+def call(pod: Any, app: str, method: str, path: str) -> tuple[int, Any]:
+    """The sidecar's endpoint, from the app's container (same pod, same localhost): the
+    sidecar's image has only the Python modules its own loop imports."""
+    out = pod.exec(app, "python3", "-c", CALL, method, path, timeout=300).stdout
     code, _, body = out.partition(" ")
     try:
         return int(code), json.loads(body)
