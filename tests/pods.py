@@ -80,10 +80,10 @@ class RunningPod:
 
 
 def cli(*args: str, runtime: str = "podman", check: bool = False,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The engine's own command line (`runtime` is podman or docker)."""
+        timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The engine's own command line (`runtime` is podman or docker), `stdin` its input."""
     proc = subprocess.run([engines.engine(runtime).binary(), *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, input=stdin)
     if check and proc.returncode != 0:
         raise AssertionError(f"{runtime} {' '.join(args)} failed ({proc.returncode}): "
                              f"{proc.stderr[-2000:]}")
