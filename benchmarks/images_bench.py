@@ -123,7 +123,9 @@ def one_start(runtime: str, ref: str, case: Case, measure_rss: bool) -> tuple[fl
         try:
             return ready_and_rss(runtime, name, ref, case, began, measure_rss)
         finally:
-            engine(runtime, "rm", "-f", "-t", "0", name, check=False)
+            # docker knows no -t (and then removes nothing); podman waits without it
+            engine(runtime, "rm", "-f", *(["-t", "0"] if runtime == "podman" else []), name,
+                   check=False)
 
 
 def ready_and_rss(runtime: str, name: str, ref: str, case: Case, began: float,

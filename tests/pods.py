@@ -90,6 +90,12 @@ def cli(*args: str, runtime: str = "podman", check: bool = False,
     return proc
 
 
+def remove_container(name: str, runtime: str = "podman") -> None:
+    """Remove a container at once, running or not: podman's `rm -f` stops it with the stop
+    timeout unless `-t 0`; docker's kills it and knows no `-t` (with one, it removes nothing)."""
+    cli("rm", "-f", *(["-t", "0"] if runtime == "podman" else []), name, runtime=runtime)
+
+
 def build_test_image(tag: str, folder: Path, runtime: str = "podman") -> None:
     """A test-only image (peers, app stand-ins), built with podman and, for docker, copied
     there (the project's images move between engines the same way)."""

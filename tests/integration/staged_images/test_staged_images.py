@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from pods import cli, ensure_images, require_runtime
+from pods import cli, ensure_images, remove_container, require_runtime
 from staged_cases import CASES, IMAGES, staged
 from support import wait_for
 
@@ -73,7 +73,7 @@ def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtim
         logs = cli("logs", container, runtime=runtime.name)
         assert "Traceback" not in logs.stdout + logs.stderr
     finally:
-        cli("rm", "-f", "-t", "0", container, runtime=runtime.name)
+        remove_container(container, runtime.name)
 
 
 @pytest.mark.parametrize("name", STAGED)
