@@ -82,6 +82,7 @@ from sidecar_common import ConfigError, add_flag, plain_path
 
 EXIT_CONFIG = 2
 HANDLED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+IDLE_WAIT = 3600.0  # seconds the loop sleeps with no files to watch, unless signalled
 
 
 class SupervisorError(Exception):
@@ -343,7 +344,8 @@ class Supervisor:
         next_poll = time.monotonic() + self.options.watch_interval
         while True:
             now = time.monotonic()
-            wait = max(0.0, next_poll - now)
+            # Nothing to poll: sleep until a signal (SIGCHLD included) wakes the loop.
+            wait = max(0.0, next_poll - now) if watching else IDLE_WAIT
             if self.stop_deadline is not None:
                 wait = min(wait, max(0.0, self.stop_deadline - now)) if not self.killed else 1.0
             info = signal.sigtimedwait(HANDLED, wait)
