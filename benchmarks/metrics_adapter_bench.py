@@ -61,15 +61,30 @@ def case(adapter: str) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, A
 
 
 def rss_kib(container: str) -> dict[str, int]:
-    """VmRSS by process name inside the container."""
-    script = ("for s in /proc/[0-9]*/status; do awk '/^Name:/{n=$2} /^VmRSS:/{print n, $2}' "
-              "$s 2>/dev/null; done")
-    out = subprocess.run(["podman", "exec", container, "sh", "-c", script],
-                         capture_output=True, text=True, check=True).stdout
+    """VmRSS by process name of the container's processes, read from the host's /proc (the
+    image has no shell): PID 1 (the supervisor) and its descendants."""
+    top = int(subprocess.run(["podman", "inspect", "--format", "{{.State.Pid}}", container],
+                             capture_output=True, text=True, check=True).stdout)
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
     found: dict[str, int] = {}
-    for line in out.splitlines():
-        name, kib = line.split()
-        found[name] = found.get(name, 0) + int(kib)
+    todo = [top]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            fields = dict(line.split(":", 1) for line in
+                          Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if "VmRSS" in fields:
+            name = fields["Name"].strip()
+            found[name] = found.get(name, 0) + int(fields["VmRSS"].split()[0])
     return found
 
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import re
 from functools import cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,13 @@ CUSTOM_RESOURCES = frozenset({("monitoring.coreos.com/v1", "ServiceMonitor"),
                               ("cert-manager.io/v1", "Issuer")})
 
 
+SCHEMA_FOLDER = "kubernetes-json-schema"
+# A version's schema folder may be one zip archive of its files instead (FOLDER.zip): how the
+# images that run `pattern` carry them (generator/images.py), a tenth of the size; one archive
+# per version, so only the version used is ever opened.
+ARCHIVE = ".zip"
+
+
 @cache
 def _schema_root() -> Path:
     # The schemas ship with the kubernetes-validate package; we only read its data files, so
@@ -32,28 +40,34 @@ def _schema_root() -> Path:
     spec = importlib.util.find_spec("kubernetes_validate")
     if spec is None or spec.origin is None:
         raise PatternError("the kubernetes-validate package is missing: pip install it")
-    return Path(spec.origin).parent / "kubernetes-json-schema"
+    return Path(spec.origin).parent / SCHEMA_FOLDER
 
 
 @cache
 def supported_versions() -> list[tuple[int, int]]:
     found = set()
     for folder in _schema_root().iterdir():
-        match = re.match(r"^v(\d+)\.(\d+)\.\d+-local-strict$", folder.name)
+        match = re.match(r"^v(\d+)\.(\d+)\.\d+-local-strict(?:\.zip)?$", folder.name)
         if match:
             found.add((int(match.group(1)), int(match.group(2))))
     return sorted(found)
 
 
 @cache
-def _folder(version: tuple[int, int]) -> Path:
+def _folder(version: tuple[int, int]) -> Traversable:
     if version not in supported_versions():
         low, high = supported_versions()[0], supported_versions()[-1]
         raise PatternError(
             f"no Kubernetes schema for {version[0]}.{version[1]}: "
             f"this install knows {low[0]}.{low[1]} to {high[0]}.{high[1]}"
         )
-    return _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict"
+    folder = _schema_root() / f"v{version[0]}.{version[1]}.0-local-strict"
+    archive = folder.with_name(folder.name + ARCHIVE)
+    if not folder.is_dir() and archive.is_file():
+        import zipfile  # only here: its import costs a few milliseconds
+
+        return zipfile.Path(archive)
+    return folder
 
 
 @cache

@@ -80,14 +80,20 @@ class RunningPod:
 
 
 def cli(*args: str, runtime: str = "podman", check: bool = False,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """The engine's own command line (`runtime` is podman or docker)."""
+        timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The engine's own command line (`runtime` is podman or docker), `stdin` its input."""
     proc = subprocess.run([engines.engine(runtime).binary(), *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, input=stdin)
     if check and proc.returncode != 0:
         raise AssertionError(f"{runtime} {' '.join(args)} failed ({proc.returncode}): "
                              f"{proc.stderr[-2000:]}")
     return proc
+
+
+def remove_container(name: str, runtime: str = "podman") -> None:
+    """Remove a container at once, running or not: podman's `rm -f` stops it with the stop
+    timeout unless `-t 0`; docker's kills it and knows no `-t` (with one, it removes nothing)."""
+    cli("rm", "-f", *(["-t", "0"] if runtime == "podman" else []), name, runtime=runtime)
 
 
 def build_test_image(tag: str, folder: Path, runtime: str = "podman") -> None:

@@ -73,8 +73,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,6 +82,7 @@ from sidecar_common import ConfigError, add_flag, plain_path
 
 EXIT_CONFIG = 2
 HANDLED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+IDLE_WAIT = 3600.0  # seconds the loop sleeps with no files to watch, unless signalled
 
 
 class SupervisorError(Exception):
@@ -345,7 +344,8 @@ class Supervisor:
         next_poll = time.monotonic() + self.options.watch_interval
         while True:
             now = time.monotonic()
-            wait = max(0.0, next_poll - now)
+            # Nothing to poll: sleep until a signal (SIGCHLD included) wakes the loop.
+            wait = max(0.0, next_poll - now) if watching else IDLE_WAIT
             if self.stop_deadline is not None:
                 wait = min(wait, max(0.0, self.stop_deadline - now)) if not self.killed else 1.0
             info = signal.sigtimedwait(HANDLED, wait)
@@ -411,6 +411,9 @@ def supervise(engine: Engine, options: Options, program: str | None = None) -> i
 
 def healthcheck(url: str, timeout: float = 3.0) -> int:
     """0 when GET url answers 2xx: an image's `healthcheck` command (HEALTHCHECK, exec probe)."""
+    import urllib.error  # here: most runs never call it (idle memory, lean_imports)
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return 0 if 200 <= response.status < 300 else 1

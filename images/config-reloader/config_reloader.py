@@ -23,12 +23,20 @@ environment twin CONFIG_RELOADER_FOO_BAR; the flag wins. Stdlib only.
 
 from __future__ import annotations
 
+import sys
+
+import lean_imports
+
+# Before http.client is first imported (by periodic_job, engine_supervisor, tell_app): ssl
+# only when an https:// URL may be called (lean_imports).
+if not lean_imports.https_named(sys.argv[1:], "CONFIG_RELOADER_"):
+    lean_imports.without_tls()
+
 import argparse
 import hashlib
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,27 @@ def test_no_colour_when_not_a_terminal_or_no_color() -> None:
 def test_help_has_examples_and_the_default_target() -> None:
     result = run_pattern("generate", "--help")
     assert result.code == 0 and "Examples:" in result.stdout and "default 1.33" in result.stdout
+
+
+def test_every_help_page_works_without_rich() -> None:
+    """The krm and webhook images stage only what the generator imports, and rich is not among
+    it: every command's --help (and an error) must not reach for it."""
+    script = (
+        "import sys\nsys.modules['rich'] = None\n"
+        "from generator.cli import app\nimport typer\n"
+        "command = typer.main.get_command(app)\n"
+        "def walk(group, words):\n"
+        "    yield words\n"
+        "    for name, sub in getattr(group, 'commands', {}).items():\n"
+        "        yield from walk(sub, [*words, name])\n"
+        "from typer.testing import CliRunner\n"
+        "runner = CliRunner()\n"
+        "for words in walk(command, []):\n"
+        "    result = runner.invoke(app, [*words, '--help'])\n"
+        "    assert result.exit_code == 0, (words, result.output, result.exception)\n"
+        "result = runner.invoke(app, ['generate', '--no-such-flag'])\n"
+        "assert result.exit_code == 2, result.output\n"
+        "print('ok')\n")
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert (ran.returncode, ran.stdout) == (0, "ok\n"), ran.stderr[-2000:]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
+from generator.errors import PatternError
 from generator.validate import _definitions, _kind_schema, check_object, schema_problems
 
 POD: dict[str, Any] = {
@@ -133,3 +136,50 @@ def test_statefulset_claim_templates_are_declared_volumes() -> None:
                      "accessModes": ["ReadWriteOnce"],
                      "resources": {"requests": {"storage": "1Gi"}}}}]}}
     assert check_object(statefulset, "1.33") == []
+
+
+@pytest.fixture
+def schemas_as_archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """kubernetes-validate as the images carry it: each version's schemas one zip (1.33 only
+    here, written by generator.images), no folders."""
+    from generator import images, validate
+
+    strict = validate._schema_root() / "v1.33.0-local-strict"
+    package = tmp_path / "kubernetes_validate"
+    (package / validate.SCHEMA_FOLDER).mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    images.write_archive(package / validate.SCHEMA_FOLDER / (strict.name + validate.ARCHIVE),
+                         [(p.name, p) for p in strict.iterdir()])
+    caches = [validate._schema_root, validate.supported_versions, validate._folder,
+              _definitions, _kind_schema]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for cached in caches:
+        cached.cache_clear()
+    yield
+    for cached in caches:
+        cached.cache_clear()
+
+
+def test_the_schemas_read_from_the_archive_say_the_same(schemas_as_archive: None) -> None:
+    from generator import validate
+
+    assert validate.supported_versions() == [(1, 33)]
+    assert type(validate._folder((1, 33))).__module__ == "zipfile"
+    bad = copy.deepcopy(POD)
+    bad["spec"]["containers"][0]["bogus"] = 1
+    assert check_object(bad, "1.33") == ["Pod web: spec.containers[0].bogus: unknown key"]
+    assert check_object(POD, "1.33") == []
+    with pytest.raises(PatternError, match=r"no Kubernetes schema for 1\.30"):
+        check_object(POD, "1.30")
+
+
+def test_the_archive_is_the_same_bytes_from_the_same_files(tmp_path: Path) -> None:
+    from generator import images
+
+    (tmp_path / "b.json").write_text("{}")
+    (tmp_path / "a.json").write_text("[]")
+    files = [("x/b.json", tmp_path / "b.json"), ("x/a.json", tmp_path / "a.json")]
+    images.write_archive(tmp_path / "one.zip", files)
+    (tmp_path / "a.json").touch()
+    images.write_archive(tmp_path / "two.zip", files[::-1])
+    assert (tmp_path / "one.zip").read_bytes() == (tmp_path / "two.zip").read_bytes()

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -275,3 +276,22 @@ def test_nginx_reloads_on_a_swap_and_an_open_download_completes(tmp_path: Path) 
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     assert proc.returncode == 0, (tmp_path / "log").read_text()
+
+
+def test_with_nothing_to_watch_the_supervisor_sleeps(tmp_path: Path) -> None:
+    """An engine without --watch-dir (redis-ambassador, tls-proxy, metrics-adapter): once the
+    watch interval had passed, the loop polled with a zero timeout, half a core per pod. Idle
+    CPU needs a window of time to be seen: 2 s of wall time, and a bound 10x the fixed loop's."""
+    run = start(tmp_path, "--watch-interval", "0.05")
+    try:
+        def cpu_seconds() -> float:
+            fields = Path(f"/proc/{run.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        before, started = cpu_seconds(), time.monotonic()
+        time.sleep(2)
+        used = (cpu_seconds() - before) / (time.monotonic() - started)
+        assert used < 0.1, f"the idle supervisor used {used:.0%} of a core"
+        assert run.get("/healthz") == (200, "ok\n")
+    finally:
+        run.stop()

@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,62 @@ def test_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
                                      "build stage")
 
 
+SITE = {
+    "prog/__init__.py": "",
+    "prog/main.py": "import thirdparty\n\ndef later():\n    import csv\n    import ns.pkg\n"
+                    "    from prog import later as module\n    return csv, ns.pkg, module\n",
+    "prog/later.py": "VALUE = 1\n",
+    "prog/templates/one.txt": "data of the program\n",
+    "prog/unused/__init__.py": "",
+    "prog/unused/unread.txt": "a package nothing imports\n",
+    "thirdparty/__init__.py": "",
+    "thirdparty/lazy.py": "",  # imported by thirdparty on a later path
+    "thirdparty/schema.json": "{}",
+    "thirdparty/py.typed": "",
+    "thirdparty/tests/test_it.py": "",
+    "ns/pkg/__init__.py": "",  # a namespace package (ns) holding a regular one
+    "unimported/__init__.py": "",
+}
+
+
+def stage_site(work: Path, *args: str) -> Path:
+    """Stage the program `prog.main` from the site folder work/site into work/root."""
+    for name, text in SITE.items():
+        (work / "site" / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / "site" / name).write_text(text)
+    result = stage(work / "root", "--user", "65532", "--python-site", str(work / "site"),
+                   "--python-entry", "prog.main", *args)
+    assert result.returncode == 0, result.stderr
+    return work / "root" / str(work / "site").lstrip("/")
+
+
+def test_a_site_stages_what_the_program_imports_with_its_data(tmp_path: Path) -> None:
+    site = stage_site(tmp_path)
+    staged = {str(p.relative_to(site)) for p in site.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
+    assert staged == {"prog/__init__.py", "prog/main.py", "prog/later.py",
+                      "prog/templates/one.txt", "thirdparty/__init__.py", "thirdparty/lazy.py",
+                      "thirdparty/schema.json", "ns/pkg/__init__.py"}
+
+
+def test_bytecode_only_stages_compiled_modules_that_run(tmp_path: Path) -> None:
+    site = stage_site(tmp_path, "--bytecode-only", "--nobody")
+    root = tmp_path / "root"
+    assert (site / "prog" / "main.pyc").is_file() and not (site / "prog" / "main.py").exists()
+    assert not list(root.rglob("__pycache__"))
+    assert (root / "usr/lib/python3.11/os.pyc").is_file()
+    assert "nobody:x:65534:65534:" in (root / "etc/passwd").read_text()
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    ran = subprocess.run(["/usr/bin/python3", "-c", "import prog.main; print(prog.main.later())"],
+                         cwd="/", preexec_fn=lambda: os.chroot(root), capture_output=True,
+                         text=True, check=False,
+                         env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(site)[
+                             len(str(root)):]})
+    assert ran.returncode == 0, ran.stderr
+    assert "module 'csv'" in ran.stdout and "prog.later" in ran.stdout
+
+
 def test_a_program_that_speaks_no_tls_is_staged_without_openssl(tmp_path: Path) -> None:
     """`--python-without _ssl --python-without _hashlib`: http.server still imports (no
     HTTPS), hashlib's built-in sha256 still hashes, and no OpenSSL library is staged."""
@@ -151,3 +208,46 @@ def test_a_program_that_speaks_no_tls_is_staged_without_openssl(tmp_path: Path) 
                          preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
                          check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert (ran.returncode, ran.stdout) == (0, "2d711642 None\n"), ran.stderr
+
+
+LEAN = '''\
+import hashlib
+import http.client
+
+print(hashlib.sha256(b"x").hexdigest()[:8], hasattr(http.client, "HTTPSConnection"))
+'''
+
+
+def test_the_stdlib_as_zipped_bytecode_runs_and_is_repeatable(
+        tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "lean.py").write_text(LEAN)
+    root = tmp_path / "root"
+    result = stage(root, "--python-path", str(tmp_path / "app"), "--python-entry", "lean",
+                   "--python-zip", "--python-without", "_ssl", "--python-without", "_hashlib")
+    assert result.returncode == 0, result.stderr
+    stdlib = root / "usr/lib/python3.11"
+    for unwanted in ("usr/lib/*/libssl.so*", "usr/lib/*/libcrypto.so*",
+                     "usr/lib/python3.11/lib-dynload/_ssl*",
+                     "usr/lib/python3.11/lib-dynload/_hashlib*"):
+        assert not list(root.glob(unwanted))
+    assert (stdlib / "lib-dynload").is_dir()  # the exec_prefix landmark, even when empty
+    # Sources left: the prefix landmark, and Debian's sitecustomize (a link out of the stdlib).
+    assert {p.name for p in stdlib.rglob("*.py")} <= {"os.py", "sitecustomize.py"}
+    with zipfile.ZipFile(root / "usr/lib/python311.zip") as archive:
+        names = archive.namelist()
+    assert "http/client.pyc" in names and "encodings/__init__.pyc" in names
+    assert "ssl.pyc" not in names
+    assert names == sorted(names)
+    again = tmp_path / "again"
+    stage(again, "--python-path", str(tmp_path / "app"), "--python-entry", "lean",
+          "--python-zip", "--python-without", "_ssl", "--python-without", "_hashlib")
+    assert digest(again) == digest(root)
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    (root / "opt").mkdir()
+    (root / "opt" / "lean.py").write_text(LEAN)
+    ran = subprocess.run(["/usr/bin/python3", "/opt/lean.py"], cwd="/",
+                         preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
+                         check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "2d711642 False\n", "")

@@ -19,6 +19,9 @@ class Case:
     health: tuple[str, ...]  # exec'd in the container; exit 0 = healthy
     mount: str = ""  # a folder `make` fills on the host, mounted read-only here
     make: Callable[[Path], None] | None = None
+    # A function image (runs once on its stdin, then exits): run with this input; healthy =
+    # exit 0 (`health` is not used), ready = done.
+    stdin: str = ""
 
     def options(self, folder: Path) -> list[str]:
         """`run` options; `folder` is an empty host folder this case may fill and mount."""
@@ -29,6 +32,32 @@ class Case:
         for path in folder.rglob("*"):  # as a Secret arrives, readable by the image's user
             path.chmod(0o755 if path.is_dir() else 0o644)
         return ["-v", f"{folder}:{self.mount}:ro"]
+
+
+# A ResourceList with one Deployment and an Inject that adds one sidecar.
+KRM_INPUT = """\
+apiVersion: config.kubernetes.io/v1
+kind: ResourceList
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: shop}
+  spec:
+    selector: {matchLabels: {app: shop}}
+    template:
+      metadata: {labels: {app: shop}}
+      spec: {containers: [{name: shop, image: nginx}]}
+functionConfig:
+  apiVersion: sidecar-patterns.io/v1alpha1
+  kind: Inject
+  metadata: {name: logs}
+  spec:
+    sidecars: [{pattern: log-collector, values: {files: [{glob: app.log, level: info}]}}]
+"""
+# Ready once /readyz answers 200 over its TLS (the stdlib's client, in the image).
+WEBHOOK_READY = ("import http.client, ssl, sys; c = http.client.HTTPSConnection('127.0.0.1', "
+                 "8443, context=ssl._create_unverified_context(), timeout=2); "
+                 "c.request('GET', '/readyz'); sys.exit(c.getresponse().status != 200)")
 
 
 def self_signed(folder: Path) -> None:
@@ -86,6 +115,9 @@ CASES = {
     "config-reloader": Case(("--watch", "/etc/conf", "--notify", "restart"),
                             ("python3", "-m", "config_reloader", "healthcheck", "/readyz"),
                             "/etc/conf", lambda folder: (folder / "app.conf").write_text("a\n")),
+    # Ready once the exporter listens; it reaches the app (redis) only when scraped.
+    "metrics-adapter": Case(("--adapter", "redis"),
+                            ("python3", "-m", "metrics_adapter", "healthcheck", "/readyz")),
     "ssh": Case(("--data-dir", "/tmp", "--authorized-keys", SSH_KEY),
                 ("ssh-sidecar", "healthcheck")),
     # Anonymous only (no users Secret), a self-signed certificate made at start by openssl.
@@ -103,6 +135,10 @@ CASES = {
     # Healthy once a commit of the mounted repository is published (file://: no network).
     "git-sync": Case(("--repo", "file:///srv/git/app.git", "--ref", "main", "--root", "/tmp/root"),
                      ("python3", "-m", "gitsync.probe", "healthz"), "/srv/git", git_repository),
+    # `pattern krm` on a ResourceList, as kustomize runs it.
+    "krm": Case((), (), stdin=KRM_INPUT),
+    # `pattern webhook serve` with the mounted serving certificate.
+    "webhook": Case((), ("python3", "-c", WEBHOOK_READY), "/etc/webhook/tls", self_signed),
 }
 
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import tarfile
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
-from pods import cli, ensure_images, require_runtime
+from pods import cli, ensure_images, remove_container, require_runtime
 from staged_cases import CASES, IMAGES, staged
 from support import wait_for
 
@@ -57,6 +58,12 @@ def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtim
                                                       tmp_path: Path) -> None:
     ref = ensure_images([name], runtime)[0]
     case = CASES[name]
+    if case.stdin:  # a function: it runs on its input and exits
+        ran = cli("run", "--rm", "-i", "--network", "none", "--read-only", "--tmpfs", "/tmp",
+                  ref, *case.args, runtime=runtime.name, stdin=case.stdin)
+        assert ran.returncode == 0 and ran.stdout, ran.stderr[-2000:]
+        assert "Traceback" not in ran.stderr
+        return
     container = f"staged-{name}-{uuid.uuid4().hex[:8]}"
     cli("run", "-d", "--name", container, "--read-only", "--tmpfs", "/tmp", *case.options(tmp_path),
         ref, *case.args, runtime=runtime.name, check=True)
@@ -66,7 +73,7 @@ def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtim
         logs = cli("logs", container, runtime=runtime.name)
         assert "Traceback" not in logs.stdout + logs.stderr
     finally:
-        cli("rm", "-f", "-t", "0", container, runtime=runtime.name)
+        remove_container(container, runtime.name)
 
 
 @pytest.mark.parametrize("name", STAGED)
@@ -79,10 +86,13 @@ def test_a_restage_from_the_same_inputs_gives_the_same_content(name: str) -> Non
     again = f"localhost/staged-rebuild/{name}:{uuid.uuid4().hex[:8]}"
     common = images.common_context(IMAGES)
     assert common is not None
-    built = cli("build", "--pull=never", "-q", "--build-arg", f"RESTAGE={uuid.uuid4().hex}",
-                "--build-context", f"{images.COMMON_CONTEXT}={common}",
-                "--build-arg", f"VERSION={source.version}", "-t", again, str(source.folder),
-                timeout=900)
+    with images.staged_program() if images.runs_program(source) else nullcontext() as program:
+        named = [f"{images.PROGRAM_CONTEXT}={program}"] if program else []
+        built = cli("build", "--pull=never", "-q", "--build-arg", f"RESTAGE={uuid.uuid4().hex}",
+                    "--build-context", f"{images.COMMON_CONTEXT}={common}",
+                    *[arg for context in named for arg in ("--build-context", context)],
+                    "--build-arg", f"VERSION={source.version}", "-t", again, str(source.folder),
+                    timeout=900)
     try:
         assert built.returncode == 0, built.stderr[-2000:]
         layers = [json.loads(cli("image", "inspect", "--format", "{{json .RootFS.Layers}}", ref,
