@@ -21,7 +21,8 @@ _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """Safe loading that refuses duplicate keys and keeps dates as strings (as Kubernetes does)."""
+    """Safe loading that refuses duplicate keys and reads scalars as Kubernetes does (dates and
+    a plain `=` stay strings)."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -38,8 +39,12 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# Not resolved from plain scalars: timestamps (Kubernetes keeps them as strings) and YAML 1.1's
+# `=` "value" tag, which has no constructor (a plain `=`, as kubectl writes an env value "=", is
+# the string "=" in YAML 1.2 and to the API server).
+_NOT_IMPLICIT = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _NOT_IMPLICIT]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 

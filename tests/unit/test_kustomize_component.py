@@ -26,6 +26,7 @@ from generator.inject import Target, uninject
 from generator.manifests import parse_stream
 from generator.sidecars import SidecarFlags
 from generator.validate import check_documents
+from generator.yamlio import load_documents
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl missing (the proof needs its "
@@ -89,7 +90,9 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
     done = subprocess.run([KUBECTL, "kustomize", str(directory)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    # As `pattern` reads it: kubectl writes YAML 1.2 (a plain `=` is a string, not 1.1's tag).
+    loaded: list[dict[str, Any]] = load_documents(done.stdout, "kubectl kustomize")
+    return loaded
 
 
 def by_key(documents: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:

@@ -47,6 +47,13 @@ def test_dates_stay_strings() -> None:
     assert load_documents("d: 2024-01-02\n", "f") == [{"d": "2024-01-02"}]
 
 
+def test_a_plain_equals_sign_is_a_string_as_kubectl_writes_it() -> None:
+    """kubectl (Go YAML) writes an env value "=" unquoted; YAML 1.1's `=` tag has no
+    constructor, and reading such a manifest failed (a kustomize property test found it)."""
+    text = "env:\n- name: SEP\n  value: =\n"
+    assert load_documents(text, "f") == [{"env": [{"name": "SEP", "value": "="}]}]
+
+
 @given(st.dictionaries(st.text(string.ascii_letters, min_size=1), TEXT, max_size=5))
 def test_dump_round_trips_and_is_stable(data: dict[str, str]) -> None:
     text = dump_documents([data])
