@@ -17,7 +17,8 @@ What it copies (each path with the symlinks that lead to it, e.g. Debian's /lib6
   too, which only run on later code paths); each stdlib module it names is then imported, and
   what lands in `sys.modules` (what the stdlib pulls in, as `python3 -X importtime` shows) is
   staged. `--python-module` adds one imported lazily inside the stdlib on a path the program
-  takes (the integration tests find those). `--python-without` leaves a module out, traced
+  takes (the integration tests find those; argparse's textwrap and gettext's locale, for
+  --help, come by themselves). `--python-without` leaves a module out, traced
   as the image runs it (importing it fails); for a program that never speaks TLS itself,
   `_ssl` and `_hashlib` keep OpenSSL out of the process (http.server imports ssl only to
   offer HTTPS; hashlib falls back to its built-in hashes): about 5 MB less RSS. Bytecode is
@@ -75,6 +76,10 @@ LDD_PATH = re.compile(r"(?:=>\s*)?(/\S+)\s+\(0x[0-9a-f]+\)")
 # Loaded by the interpreter itself before any program import, or by name at run time.
 # (idna: the socket module encodes host names with it.)
 ALWAYS = ("encodings", "encodings.idna", "encodings.latin_1", "encodings.ascii", "site", "os")
+# Imported inside a stdlib function that no import runs, on a path every program using the
+# first takes: argparse formats --help with textwrap; gettext (argparse's messages) looks up
+# the language with locale.
+IMPLIED = {"argparse": ("textwrap",), "gettext": ("locale",)}
 STDLIB = os.path.dirname(os.__file__)
 # A package's files that are not its data (code is staged by import, the rest never runs).
 NOT_DATA = (".py", ".pyc", ".pyi", ".so", ".c", ".h", ".pyx", ".pxd", "py.typed")
@@ -280,6 +285,10 @@ def python_modules(entries: list[str], extra: list[str], search: list[str],
                 named.add(name)
     # Imported inside `try: ... except ImportError` (another OS's module) is fine to miss.
     files |= traced(["--tolerant", *sorted(named | set(ALWAYS) | set(extra))], env)
+    implied = sorted({module for name, modules in IMPLIED.items()
+                      if os.path.join(STDLIB, f"{name}.py") in files for module in modules})
+    if implied:
+        files |= traced(["--tolerant", *implied], env)
     chosen: set[str] = set()
     for path in files:
         real = os.path.realpath(path)

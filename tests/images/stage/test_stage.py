@@ -251,3 +251,23 @@ def test_the_stdlib_as_zipped_bytecode_runs_and_is_repeatable(
                          preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
                          check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, "2d711642 False\n", "")
+
+
+def test_a_program_with_flags_answers_help(tmp_path: Path) -> None:
+    """argparse imports textwrap only to format help: `--help` of a staged sidecar crashed."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "flags.py").write_text(
+        "import argparse\nif __name__ == '__main__':\n"
+        "    argparse.ArgumentParser(prog='flags').parse_args()\n")
+    root = tmp_path / "root"
+    result = stage(root, "--python-path", str(tmp_path / "app"), "--python-entry", "flags")
+    assert result.returncode == 0, result.stderr
+    assert (root / "usr/lib/python3.11/textwrap.py").is_file()
+    if os.geteuid() != 0:
+        pytest.skip("chroot needs root")
+    (root / "opt").mkdir()
+    (root / "opt" / "flags.py").write_text((tmp_path / "app" / "flags.py").read_text())
+    ran = subprocess.run(["/usr/bin/python3", "/opt/flags.py", "--help"], cwd="/",
+                         preexec_fn=lambda: os.chroot(root), capture_output=True, text=True,
+                         check=False, env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert ran.returncode == 0 and ran.stdout.startswith("usage: flags"), ran.stderr

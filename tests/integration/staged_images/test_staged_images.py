@@ -54,6 +54,15 @@ def test_the_image_holds_no_docs_man_pages_locales_or_package_state(name: str,
 
 
 @pytest.mark.parametrize("name", STAGED)
+def test_the_image_answers_help(name: str) -> None:
+    """Config is by flags: `--help` lists them (argparse's lazily imported textwrap and
+    locale are staged; without them --help crashed in the staged images)."""
+    ref = ensure_images([name], require_runtime("podman"))[0]
+    done = cli("run", "--rm", "--read-only", ref, "--help", timeout=60)
+    assert done.returncode == 0 and done.stdout.lower().startswith("usage:"), done
+
+
+@pytest.mark.parametrize("name", STAGED)
 def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtime,
                                                       tmp_path: Path) -> None:
     ref = ensure_images([name], runtime)[0]
