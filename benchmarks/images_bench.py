@@ -169,7 +169,8 @@ def main() -> int:
     names = args.names or staged()
     subprocess.run([str(ROOT / ".venv" / "bin" / "pattern"), "images", "build", "--runtime",
                     args.runtime, *names], check=True, capture_output=True)
-    print(f"{args.runtime}, p50 of {args.rounds} starts; before = previous VERSION\n")
+    print(f"{args.runtime}, p50 of {args.rounds} starts; "
+          "before = the last image that was not staged\n")
     print("| image | size MB before → after | idle RSS MiB before → after "
           "| start-to-ready p50 ms before → after |")
     print("| --- | --- | --- | --- |")
