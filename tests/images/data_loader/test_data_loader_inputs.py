@@ -109,7 +109,7 @@ def test_sftp_needs_known_hosts_and_passwords_reach_rclone_obscured(tmp_path: Pa
     creds = dataloader.credentials(sftp, tmp_path)
     assert creds["USER"] == "data" and creds["KNOWN_HOSTS_FILE"] == str(tmp_path / "known_hosts")
     assert creds["PASS"] != "plain secret"
-    revealed = subprocess.run(["rclone", "reveal", creds["PASS"]], capture_output=True,
+    revealed = subprocess.run(["rclone", "reveal", "--", creds["PASS"]], capture_output=True,
                               text=True, check=True).stdout.strip()
     assert revealed == "plain secret"
 
