@@ -150,7 +150,7 @@ def reloader(*flags: str) -> Iterator[str]:
 
 def _get(url: str) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
+        with urllib.request.urlopen(url, timeout=10) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -159,7 +159,7 @@ def _get(url: str) -> int | None:
 
 
 def _status(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base + "/status", timeout=2) as reply:
+    with urllib.request.urlopen(base + "/status", timeout=10) as reply:
         status: dict[str, Any] = json.loads(reply.read())
         return status
 

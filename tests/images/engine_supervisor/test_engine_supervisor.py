@@ -254,7 +254,7 @@ def test_nginx_reloads_on_a_swap_and_an_open_download_completes(tmp_path: Path) 
     try:
         def version() -> str | None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=10):
                     pass
             except urllib.error.HTTPError as error:
                 return error.headers.get("X-Version")
