@@ -37,9 +37,10 @@ def test_redis_connected_clients_through_prometheus(prometheus: mp.Prometheus) -
         scraped(prometheus, pod, 9121)
         query = f'redis_connected_clients{{pod="{name}"}}'
         before = wait_for("redis_connected_clients", lambda: prometheus.value(query), 30)
-        # Three more clients that stay connected while Prometheus scrapes again.
+        # Three more clients that stay connected while Prometheus scrapes again (30 s: as long
+        # as the wait below, so a loaded machine's late scrape still sees them).
         held = pod.exec(name, "sh", "-c",
-                        'for i in 1 2 3; do (sleep 8 | REDISCLI_AUTH="$(cat '
+                        'for i in 1 2 3; do (sleep 30 | REDISCLI_AUTH="$(cat '
                         '/etc/redis-auth/password)" redis-cli >/dev/null) & done; '
                         'sleep 0.5; REDISCLI_AUTH="$(cat /etc/redis-auth/password)" '
                         'redis-cli info clients | grep connected_clients', check=True)
