@@ -84,7 +84,7 @@ def notifier(watch: Path, state: Path, url: str, *args: str,
     def report() -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz",
-                                        timeout=2) as response:
+                                        timeout=10) as response:
                 loaded: dict[str, Any] = json.loads(response.read())
                 return loaded
         except OSError:

@@ -61,7 +61,9 @@ def test_http_json_with_copytruncate_secret_headers_and_static_fields(peers: lc.
                             quiet=2.0)]
     with running(docs) as (pod,):
         records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * LINES // 2, 120)
-        counters = lc.health(pod.container("log-collector"))
+        # The sink stores a batch before it answers; the queue shrinks once the answer is in.
+        counters = wait_for("the queue empty", lambda: (
+            h := lc.health(pod.container("log-collector"))).get("queued") == 0 and h, 60)
     lc.assert_exact(records, LINES // 2)
     assert counters["dropped"] == 0 and counters["queued"] == 0, counters
     for letter, level in lc.LEVELS.items():
@@ -148,9 +150,9 @@ def test_full_buffer_blocks_or_drops_and_counts(peers: lc.Peers, when_full: str)
             # Settled: the sidecar read all it will read (block) or dropped the rest (drop).
             full = _settled(lambda: lc.health(sidecar))
             peers.start("http-sink")
-            wait_for("the queue", lambda: _drained(lc.health(sidecar), 3 * lines), 120)
-            after = lc.health(sidecar)
-            records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 10, stall=3)
+            after = wait_for("the queue", lambda: _drained(h := lc.health(sidecar), 3 * lines)
+                             and h, 120)
+            records = lc.wait_for(lambda: lc.read_http(peers.out, name), 3 * lines, 60, stall=3)
     finally:
         peers.start("http-sink")
     report = lc.loss_report(records, lines)
