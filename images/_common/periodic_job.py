@@ -161,8 +161,9 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
           prefix: str, request_timeout: float = 10.0) -> socketserver.ThreadingTCPServer:
     """The endpoints, HTTP/1.0 (one request per connection), on socketserver: http.server
     would bring http.client, email and html along, a third of an idle job's memory. Each
-    connection is answered (or closed, when it sent nothing) within request_timeout of its
-    start, plus the time of a run it asked for: a slow or stuck client holds no thread."""
+    connection is answered (or closed, when it ends without a byte) within request_timeout
+    of its start, plus the time of a run it asked for and LINGER: a slow or stuck client
+    holds no thread for longer."""
     host, _, port = bind.rpartition(":")
 
     def answer(method: str, path: str) -> tuple[int, str, str]:
