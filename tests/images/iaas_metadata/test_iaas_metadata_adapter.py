@@ -290,7 +290,7 @@ def test_once_waits_for_the_first_answer_prints_it_and_exits_0(
         [sys.executable, "-m", "iaas_metadata", "--once", "--provider", "aliyun",
          "--aliyun-endpoint", f"http://127.0.0.1:{port}", "--timeout", "200ms"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(harness.ADAPTER_DIR)})
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": harness.ADAPTER_PATH})
     try:
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting: nothing answers yet
