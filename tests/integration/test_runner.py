@@ -279,3 +279,27 @@ def test_a_lost_infra_container_is_reported(runtime: Runtime) -> None:
         assert "infra container is gone" in status.stdout, status
     assert_nothing_left(runtime, name)
     assert pod.name == name
+
+
+# A `sh -c` script as a `|` block gives it (its first line on the line after the quote), and
+# arguments and an env value whose edges are whitespace: podman 4.3's `kube play` re-encodes
+# its file with go-yaml v3 and failed on the first, lost the indentation of others.
+SCRIPT = "\nfor word in \"$@\"; do printf '[%s]\\n' \"$word\"; done\nprintf '[%s]\\n' \"$EDGE\"\n" \
+         "echo end\nexec sleep 600\n"
+WORDS = ["\nleading newline", "  two\n  indented lines\n", " a\nb", "\n", "tab\tand #: -"]
+ENV_VALUE = "\n  indented after a newline\n"
+
+
+def test_commands_and_values_starting_with_newlines_or_spaces_run_exactly(
+        runtime: Runtime) -> None:
+    name = unique_name("argv")
+    documents: list[dict[str, Any]] = [{
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "containers": [{"name": "app", "image": BUSYBOX,
+                            "command": ["sh", "-c", SCRIPT, "sh"], "args": WORDS,
+                            "env": [{"name": "EDGE", "value": ENV_VALUE}]}]}}]
+    with running(documents, runtime=runtime) as (pod,):
+        printed = wait_for("the script's output",
+                           lambda: (out := pod.logs("app")).endswith("end\n") and out, 60)
+    assert printed == "".join(f"[{word}]\n" for word in [*WORDS, ENV_VALUE]) + "end\n"
+    assert_nothing_left(runtime, name)

@@ -153,7 +153,8 @@ def test_aws_without_tokens_needs_the_imdsv1_opt_in(
     strict = start_adapter("--provider", "aws", "--aws-endpoint", peer.url)
     # Not ready after its first attempt was refused (and says why), not merely not yet.
     refused = wait_for("the strict adapter's refused attempt", lambda: (
-        r := strict.get("/readyz"))[2] != b"not ready: no metadata fetched yet" and r, 30)
+        r := strict.get("/readyz"))[2].rstrip() != b"not ready: no metadata fetched yet"
+        and r, 30)
     assert refused[0] == 503 and b"/latest/api/token" in refused[2], refused
     lenient = start_adapter("--provider", "aws", "--aws-endpoint", peer.url, "--aws-imdsv1")
     lenient.wait_ready()
@@ -294,7 +295,7 @@ def test_once_waits_for_the_first_answer_prints_it_and_exits_0(
         [sys.executable, "-m", "iaas_metadata", "--once", "--provider", "aliyun",
          "--aliyun-endpoint", f"http://127.0.0.1:{port}", "--timeout", "200ms"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(harness.ADAPTER_DIR)})
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": harness.ADAPTER_PATH})
     try:
         time.sleep(1.0)
         assert proc.poll() is None  # still waiting: nothing answers yet

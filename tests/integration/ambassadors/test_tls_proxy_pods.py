@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pki import SERVER, Pki, issue, make_ca
 from pods import RunningPod, running, stack_documents
 from support import CATALOGUE, free_port, kubelet_update, unique_name, wait_for
 
@@ -58,44 +59,12 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8080), App).serve_forever()
 APP_COMMAND = f"import base64; exec(base64.b64decode('{base64.b64encode(APP.encode()).decode()}'))"
 
 
-@dataclass(frozen=True)
-class Pki:
-    root: Path
-
-    def path(self, name: str) -> Path:
-        return self.root / name
-
-    def text(self, name: str) -> str:
-        return self.path(name).read_text()
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca(pki: Path, name: str) -> None:
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", f"/CN={name}", "-keyout", str(pki / f"{name}.key"),
-            "-out", str(pki / f"{name}.crt"))
-
-
-def issue(pki: Path, ca: str, name: str, extension: str) -> None:
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", f"/CN={name}", "-keyout", str(pki / f"{name}.key"),
-            "-out", str(pki / f"{name}.csr"))
-    (pki / f"{name}.ext").write_text(extension)
-    openssl("x509", "-req", "-in", str(pki / f"{name}.csr"), "-CA", str(pki / f"{ca}.crt"),
-            "-CAkey", str(pki / f"{ca}.key"), "-CAcreateserial", "-days", "2",
-            "-extfile", str(pki / f"{name}.ext"), "-out", str(pki / f"{name}.crt"))
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     root = tmp_path_factory.mktemp("pki")
-    server = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
     make_ca(root, "test-ca")
-    issue(root, "test-ca", "server-1", server)
-    issue(root, "test-ca", "server-2", server)
+    issue(root, "test-ca", "server-1", SERVER)
+    issue(root, "test-ca", "server-2", SERVER)
     make_ca(root, "client-ca")
     issue(root, "client-ca", "alice", "extendedKeyUsage=clientAuth\n")
     make_ca(root, "other-ca")

@@ -52,8 +52,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
 }
 
 # What an agent in the pod runs to ask the adapter something: status, headers, body, time.
-# (No leading newline: podman 4.3's kube YAML parser rejects a command that starts with one.)
-ASK = """import json, sys, time, urllib.error, urllib.request
+ASK = """
+import json, sys, time, urllib.error, urllib.request
 request = urllib.request.Request('http://127.0.0.1:8733' + sys.argv[1])
 started = time.perf_counter()
 try:

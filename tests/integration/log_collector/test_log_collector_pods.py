@@ -32,11 +32,14 @@ def _stop_with_grace(name: str, grace: int) -> list[str]:
 
 def test_rename_rotation_to_rsyslog_exact_sequence_with_fields(peers: lc.Peers) -> None:
     name = lc.unique("lc-syslog")
-    docs = _docs(name, {"host": peers.address("rsyslog"), "port": lc.SYSLOG_PORT},
-                 lines_per_file=LINES, rotate="rename", pause=0.02)
+    # The stop comes right after the writer, so preStop carries the whole backlog: on a loaded
+    # CI machine that took longer than the default 20 s (102,154 of 120,000 lines read).
+    values = {"host": peers.address("rsyslog"), "port": lc.SYSLOG_PORT,
+              "flushTimeoutSeconds": 150}
+    docs = _docs(name, values, lines_per_file=LINES, rotate="rename", pause=0.02)
     with running(docs) as (pod,):
         wait_for("the writer", lambda: "writer done" in pod.logs(name), 120)
-        stopped = _stop_with_grace(pod.name, 30)
+        stopped = _stop_with_grace(pod.name, 180)
     # The pod is gone: whatever arrives now was sent before, so the flush did its job.
     records = lc.wait_for(lambda: lc.read_syslog(peers.out, name), 3 * LINES, 60, stall=10)
     assert any("log-collector: preStop ran" in line for line in stopped), stopped

@@ -18,6 +18,8 @@ from support import free_port, wait_for
 PEER_SCRIPT = Path(__file__).with_name("imds_peer.py")
 REPO = Path(__file__).resolve().parents[3]
 ADAPTER_DIR = REPO / "images" / "iaas-metadata"
+# The adapter's PYTHONPATH: its package, and beside it (as in the image) sidecar_common.
+ADAPTER_PATH = os.pathsep.join(str(folder) for folder in (ADAPTER_DIR, REPO / "images" / "_common"))
 
 # Which adapter flag points each provider at a peer.
 ENDPOINT_FLAG = {
@@ -109,7 +111,7 @@ class Adapter:
 def start_adapter(*args: str, env: dict[str, str] | None = None) -> Adapter:
     port = free_port()
     cmd = [sys.executable, "-m", "iaas_metadata", "--listen", f"127.0.0.1:{port}", *args]
-    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ADAPTER_DIR),
+    full_env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": ADAPTER_PATH,
                 **(env or {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env)
     wait_listening(port, proc)
