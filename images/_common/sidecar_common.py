@@ -1,20 +1,21 @@
-"""Start-up helpers shared by the ssh and ftp sidecars.
+"""Start-up helpers the Python sidecars share: flags with environment twins (add_flag,
+add_switch), and Secret files, passwords and the daemon hand-over (ssh, ftp).
 
-Each image folder is its own build context, so this file exists once per image; the copies
-must stay byte-identical (tests/images/access checks it). Edit one, then copy it over.
+An image takes this file from the named build context `common` (images/_common) and puts it
+beside its program.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import socket
 import stat
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 EXIT_CONFIG = 2
 
@@ -28,14 +29,81 @@ def env_twin(prefix: str, flag: str) -> str:
 
 
 def add_flag(
-    parser: argparse.ArgumentParser, prefix: str, flag: str, default: str | None, help_text: str
+    parser: argparse.ArgumentParser, prefix: str, flag: str, default: str | None, help_text: str,
+    *, type: Callable[[str], Any] | None = None, choices: Sequence[Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> None:
-    """A flag whose default comes from its environment twin; the flag wins."""
+    """A flag whose default comes from its environment twin (in `environ`, os.environ unless
+    given); the flag wins.
+
+    `type` turns the text into a value and refuses bad text (argparse.ArgumentTypeError says
+    why, ValueError gives argparse's "invalid <type> value"); `choices` are the values
+    accepted. Both apply to the twin as to the flag: argparse converts a text default as it
+    converts a flag's text, and the choices are checked in that conversion too (argparse checks
+    them for a flag only). Bad text either way is argparse's usage error, exit 2.
+    """
+    env = env_twin(prefix, flag)
+    convert = type
+    if choices is not None:
+        convert = _one_of(tuple(choices), type)
+    parser.add_argument(
+        flag,
+        default=(os.environ if environ is None else environ).get(env, default),
+        type=convert,
+        choices=choices,
+        help=f"{help_text} (env {env}; default: {default})",
+    )
+
+
+def _one_of(choices: tuple[Any, ...], type: Callable[[str], Any] | None) -> Callable[[str], Any]:
+    def checked(text: str) -> Any:
+        value = type(text) if type else text
+        if value not in choices:
+            listed = ", ".join(map(repr, choices))
+            raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {listed})")
+        return value
+
+    checked.__name__ = getattr(type, "__name__", "choice")  # for argparse's "invalid int value"
+    return checked
+
+
+ON, OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def on_off(text: str) -> bool:
+    """An environment twin's on/off text (any case): 1/true/yes/on, or 0/false/no/off/empty."""
+    if text.strip().lower() in ON:
+        return True
+    if text.strip().lower() in OFF:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is neither on ({'/'.join(ON)}) "
+                                     f"nor off ({'/'.join(OFF[1:])} or empty)")
+
+
+class _Switch(argparse.Action):
+    """Given: on. Not given: the default, which argparse converts with on_off when it is the
+    environment twin's text."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, type=on_off, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, True)
+
+
+def add_switch(
+    parser: argparse.ArgumentParser, prefix: str, flag: str, help_text: str,
+    *, environ: Mapping[str, str] | None = None,
+) -> None:
+    """An on/off flag that takes no value (given: on), off by default; its environment twin
+    turns it on or off with true/false text (on_off; other text is a usage error, exit 2)."""
     env = env_twin(prefix, flag)
     parser.add_argument(
         flag,
-        default=os.environ.get(env, default),
-        help=f"{help_text} (env {env}; default: {default})",
+        action=_Switch,
+        default=(os.environ if environ is None else environ).get(env, False),
+        help=f"{help_text} (env {env}=true; default: off)",
     )
 
 
@@ -66,6 +134,8 @@ def write_private(path: Path, data: bytes) -> None:
 
 
 def nss_wrapper_library() -> str:
+    import glob  # here: only the ssh and ftp images look for it
+
     found = sorted(glob.glob("/usr/lib/*/libnss_wrapper.so"))
     if not found:
         raise ConfigError("libnss_wrapper.so not found (package libnss-wrapper)")

@@ -78,7 +78,7 @@ def main() -> int:
     peer_port = args.port + 1
     procs = [subprocess.Popen([sys.executable, str(PEER), "--cloud", args.cloud,
                                "--port", str(peer_port)], stdout=subprocess.DEVNULL)]
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(HERE), str(HERE.parent / "_common")))}
     extra = ["--qingcloud-instance-id", "i-abcd1234"] if args.cloud == "qingcloud" else []
     procs.append(subprocess.Popen(
         [sys.executable, "-m", "iaas_metadata", "--listen", f"127.0.0.1:{args.port}",

@@ -1,4 +1,5 @@
-"""Flags, each with an IAAS_METADATA_* environment twin; a flag on the command line wins."""
+"""Flags, each with an IAAS_METADATA_* environment twin (images/_common/sidecar_common.py); a
+flag on the command line wins."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+
+from sidecar_common import add_flag, add_switch
 
 from iaas_metadata.ec2 import TOKEN_MODES
 
@@ -75,56 +79,39 @@ def endpoint(text: str) -> str:
     return text
 
 
-def env_name(flag: str) -> str:
-    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-
-
 def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iaas-metadata",
         description="Serve one normalized instance-metadata API on localhost, on any cloud. "
-                    "Every flag has an environment twin, shown in brackets.",
+                    "Every flag has an environment twin, shown with it; the flag wins.",
     )
+    add = partial(add_flag, parser, ENV_PREFIX, environ=env)
+    switch = partial(add_switch, parser, ENV_PREFIX, environ=env)
 
-    def add(flag: str, help_text: str, **kw: object) -> None:
-        name = env_name(flag)
-        if kw.get("action") == "store_true":
-            kw["default"] = env.get(name, "").lower() in ("1", "true", "yes", "on")
-        elif name in env:
-            kw["default"] = env[name]
-        parser.add_argument(flag, help=f"{help_text} [{name}]", **kw)  # type: ignore[arg-type]
-
-    add("--listen", "HOST:PORT to serve on (localhost only by default)", default="127.0.0.1:8733")
-    add("--provider", "cloud, or auto for ordered probes", default="auto",
-        choices=("auto", *PROVIDERS))
+    add("--listen", "127.0.0.1:8733", "HOST:PORT to serve on (localhost only by default)")
+    add("--provider", "auto", "cloud, or auto for ordered probes", choices=("auto", *PROVIDERS))
     for name in PROVIDERS:
-        add(f"--{name}-endpoint", f"{name} metadata service base URL (plain http://)",
-            type=endpoint, default=DEFAULT_ENDPOINTS[name])
-    add("--ttl", "how long a fetched snapshot stays fresh (seconds or 1m, 500ms...)",
-        type=seconds, default=60.0)
-    add("--timeout", "time allowed per upstream request", type=seconds, default=1.0)
-    add("--retries", "extra attempts per upstream request", type=int, default=2)
-    add("--probe-timeout", "time allowed per auto-detection probe", type=seconds, default=0.5)
-    add("--aws-imdsv1", "let AWS fall back to IMDSv1 when no token is issued",
-        action="store_true")
-    add("--token-ttl", "seconds requested for AWS/Aliyun session tokens", type=int,
-        default=21600)
-    add("--qingcloud-instance-id", "QingCloud instance id (the VM's hostname)", default="")
-    add("--qingcloud-metadata-file", "QingCloud metadata.json mounted from the host",
-        default="")
+        add(f"--{name}-endpoint", DEFAULT_ENDPOINTS[name],
+            f"{name} metadata service base URL (plain http://)", type=endpoint)
+    add("--ttl", "60", "how long a fetched snapshot stays fresh (seconds or 1m, 500ms...)",
+        type=seconds)
+    add("--timeout", "1", "time allowed per upstream request", type=seconds)
+    add("--retries", "2", "extra attempts per upstream request", type=int)
+    add("--probe-timeout", "0.5", "time allowed per auto-detection probe", type=seconds)
+    switch("--aws-imdsv1", "let AWS fall back to IMDSv1 when no token is issued")
+    add("--token-ttl", "21600", "seconds requested for AWS/Aliyun session tokens", type=int)
+    add("--qingcloud-instance-id", "", "QingCloud instance id (the VM's hostname)")
+    add("--qingcloud-metadata-file", "", "QingCloud metadata.json mounted from the host")
     for name in ("hostname", "region", "zone", "account-id"):
-        add(f"--{name}", f"{name} to serve when the cloud does not report one", default="")
-    add("--ec2-dialect", "also answer EC2-style /latest/meta-data/ for the normalized fields",
-        action="store_true")
-    add("--ec2-tokens", "EC2 dialect: required = a GET needs an IMDSv2 session token (401 "
-        "without), as AWS defaults new instances to; optional = tokenless GETs are answered too",
-        default="required", choices=TOKEN_MODES)
-    add("--allowed-hosts", "extra comma-separated Host names accepted (e.g. the pod IP)",
-        default="")
-    add("--expose", f"comma-separated sensitive items to serve; known: {', '.join(EXPOSABLE)}",
-        default="")
-    add("--once", "fetch one snapshot (retrying until it succeeds), print it as JSON and exit: "
-        "for init containers", action="store_true")
+        add(f"--{name}", "", f"{name} to serve when the cloud does not report one")
+    switch("--ec2-dialect", "also answer EC2-style /latest/meta-data/ for the normalized fields")
+    add("--ec2-tokens", "required", "EC2 dialect: required = a GET needs an IMDSv2 session "
+        "token (401 without), as AWS defaults new instances to; optional = tokenless GETs are "
+        "answered too", choices=TOKEN_MODES)
+    add("--allowed-hosts", "", "extra comma-separated Host names accepted (e.g. the pod IP)")
+    add("--expose", "", f"comma-separated sensitive items to serve; known: {', '.join(EXPOSABLE)}")
+    switch("--once", "fetch one snapshot (retrying until it succeeds), print it as JSON and "
+           "exit: for init containers")
     return parser
 
 

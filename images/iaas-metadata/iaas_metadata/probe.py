@@ -10,12 +10,14 @@ import http.client
 import os
 import sys
 
-from iaas_metadata.config import env_name, split_listen
+from sidecar_common import env_twin
+
+from iaas_metadata.config import ENV_PREFIX, split_listen
 
 
 def main(argv: list[str]) -> int:
     path = argv[1] if len(argv) > 1 else "/readyz"
-    host, port = split_listen(os.environ.get(env_name("--listen"), "127.0.0.1:8733"))
+    host, port = split_listen(os.environ.get(env_twin(ENV_PREFIX, "--listen"), "127.0.0.1:8733"))
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     conn = http.client.HTTPConnection(host, port, timeout=2)

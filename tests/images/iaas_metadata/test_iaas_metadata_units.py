@@ -4,7 +4,7 @@ durations."""
 from __future__ import annotations
 
 import pytest
-from iaas_metadata.config import parse, seconds
+from iaas_metadata.config import build_parser, parse, seconds
 from iaas_metadata.ec2 import ec2_availability_zone, split_version
 from iaas_metadata.fields import Snapshot
 from iaas_metadata.server import host_name
@@ -43,6 +43,47 @@ def test_every_flag_has_an_env_twin_and_the_flag_wins() -> None:
     assert (config.provider, config.ttl, config.ec2_dialect) == ("gcp", 5.0, True)
     assert config.fallbacks["region"] == "pek3"
     assert parse(["--provider", "azure"], env).provider == "azure"
+
+
+@pytest.mark.parametrize("twin,value,said", [
+    ("IAAS_METADATA_PROVIDER", "bogus", "argument --provider: invalid choice: 'bogus'"),
+    ("IAAS_METADATA_EC2_TOKENS", "maybe", "argument --ec2-tokens: invalid choice: 'maybe'"),
+    ("IAAS_METADATA_EC2_DIALECT", "ture", "argument --ec2-dialect: 'ture' is neither on"),
+    ("IAAS_METADATA_RETRIES", "x", "argument --retries: invalid int value: 'x'"),
+])
+def test_a_twin_is_checked_as_its_flag_is(twin: str, value: str, said: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A provider or token mode the image does not know, or a switch that says neither true
+    nor false, stops it with one usage line (the provider ended in a KeyError traceback)."""
+    with pytest.raises(SystemExit) as exc:
+        parse([], {twin: value})
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"iaas-metadata: error: {said}")
+
+
+def test_switches_are_on_when_given_or_when_their_twin_says_true() -> None:
+    off = parse([], {"IAAS_METADATA_AWS_IMDSV1": "false", "IAAS_METADATA_EC2_DIALECT": ""})
+    assert (off.aws_imdsv1, off.ec2_dialect, off.once) == (False, False, False)
+    on = parse(["--once"], {"IAAS_METADATA_AWS_IMDSV1": "true", "IAAS_METADATA_EC2_DIALECT": "1"})
+    assert (on.aws_imdsv1, on.ec2_dialect, on.once) == (True, True, True)
+    assert parse(["--ec2-dialect"], {"IAAS_METADATA_EC2_DIALECT": "false"}).ec2_dialect
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    config = parse([], {})
+    assert (config.listen_host, config.listen_port, config.provider) == ("127.0.0.1", 8733, "auto")
+    assert (config.ttl, config.timeout, config.retries, config.probe_timeout,
+            config.token_ttl, config.ec2_tokens) == (60.0, 1.0, 2, 0.5, 21600, "required")
+    assert config.endpoints["qingcloud"] == "http://metadata.ks.qingcloud.com"
+    assert config.fallbacks == {"hostname": "", "region": "", "zone": "", "account_id": ""}
+
+
+def test_help_names_every_flag_with_its_twin() -> None:
+    shown = " ".join(build_parser({}).format_help().split())
+    flags = [a.option_strings[0] for a in build_parser({})._actions if a.dest != "help"]
+    assert len(flags) == 25  # the README's table
+    for flag in flags:
+        assert f"(env IAAS_METADATA_{flag[2:].upper().replace('-', '_')}" in shown, flag
 
 
 def test_qingcloud_needs_region_and_zone_together() -> None:

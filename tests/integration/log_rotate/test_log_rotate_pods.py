@@ -44,8 +44,9 @@ def _written_and_rotated(pod: RunningPod, app: str) -> dict[str, Any]:
     wait_for("the writer", lambda: "writer done" in pod.logs(app), 120)
     sidecar = pod.container("log-rotate")
     runs = lr.status(sidecar)["runs"]
-    wait_for("one more logrotate run", lambda: lr.status(sidecar)["runs"] > runs, 30)
-    return lr.status(sidecar)
+    status: dict[str, Any] = wait_for("one more logrotate run", lambda: (
+        s := lr.status(sidecar))["runs"] > runs and s, 60)
+    return status
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -75,8 +76,8 @@ def test_reopen_failures_are_counted_and_turn_health_red(lr_image: str) -> None:
     docs = _docs(name, "create-signal", reopenProcess="no-such-app", maxFailures=2)
     with running(docs) as (pod,):
         sidecar = pod.container("log-rotate")
-        wait_for("2 failures", lambda: lr.status(sidecar)["consecutiveFailures"] >= 2, 60)
-        status = lr.status(sidecar)
+        status = wait_for("2 failures", lambda: (
+            s := lr.status(sidecar))["consecutiveFailures"] >= 2 and s, 60)
         health = pod.exec("log-rotate", "python3", "-c", lr.HEALTH_SCRIPT, check=False)
         said = pod.logs("log-rotate")
     # The first failure is logrotate's postrotate; then the reopen is retried every run.
@@ -95,7 +96,7 @@ def test_state_survives_a_sidecar_restart(lr_image: str) -> None:
         rotated = sorted(lr.volume_lines(sidecar))
         lc.podman("kill", "-s", "KILL", sidecar)
         lc.podman("start", sidecar)
-        wait_for("two runs after the restart", lambda: _runs(sidecar) >= 2, 30)
+        wait_for("two runs after the restart", lambda: _runs(sidecar) >= 2, 60)
         after = lr.read_file(sidecar, "/var/lib/log-rotate/logrotate.status")
         assert sorted(lr.volume_lines(sidecar)) == rotated  # nothing rotated again
     assert before == after and "/var/log/app/error.log" in after, (before, after)
