@@ -14,6 +14,7 @@ import pytest
 from pods import assert_nothing_left, cli, running, stack_documents
 from support import FIXTURE_CATALOGUE, run_pattern, unique_name, wait_for
 
+from generator.runner.podman import DETOUR_IMAGE
 from generator.runner.run import NotReady
 from generator.runner.runtime import Runtime
 
@@ -302,4 +303,10 @@ def test_commands_and_values_starting_with_newlines_or_spaces_run_exactly(
         printed = wait_for("the script's output",
                            lambda: (out := pod.logs("app")).endswith("end\n") and out, 60)
     assert printed == "".join(f"[{word}]\n" for word in [*WORDS, ENV_VALUE]) + "end\n"
+    # On podman they went through an image of their own (podman.py), which down removed.
+    detoured = [line for line in pod.log if "app: podman: command, args or env" in line]
+    assert len(detoured) == (runtime.name == "podman")
+    images = cli("images", "--format", "{{.Repository}}:{{.Tag}}", runtime=runtime.name,
+                 check=True).stdout
+    assert f"{DETOUR_IMAGE}:{name}-" not in images
     assert_nothing_left(runtime, name)

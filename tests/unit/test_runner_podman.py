@@ -12,13 +12,14 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from generator.errors import ManifestError
 from generator.runner.plan import PodPlan
 from generator.runner.podman import (
-    ARGV_IMAGE,
+    DETOUR_IMAGE,
     Podman,
-    argv_breaks_in_kube_play,
-    argv_containerfile,
     breaks_in_kube_play,
+    detour,
+    needs_detour,
 )
 from generator.runner.runtime import Build, Completed
 
@@ -41,40 +42,80 @@ def test_what_kube_play_takes_as_it_is(text: str) -> None:
     assert not breaks_in_kube_play(text)
 
 
-def _argv(containerfile: str) -> tuple[list[str], list[str]]:
+def _image(containerfile: str, build_args: dict[str, str]) -> dict[str, Any]:
+    """What the image the Containerfile makes is set to run (a small reader of the lines
+    detour writes: JSON arrays, ENV from a build argument)."""
     lines = containerfile.splitlines()
-    assert len(lines) == 3 and lines[0].startswith("FROM ")
-    assert lines[1].startswith("ENTRYPOINT [") and lines[2].startswith("CMD [")
-    return json.loads(lines[1].split(" ", 1)[1]), json.loads(lines[2].split(" ", 1)[1])
+    assert lines[0].startswith("FROM ")
+    made: dict[str, Any] = {"env": {}}
+    for line in lines[1:]:
+        word, rest = line.split(" ", 1)
+        if word in ("ENTRYPOINT", "CMD"):
+            made[word] = json.loads(rest)
+        elif word == "ENV":
+            name, value = rest.split("=", 1)
+            assert value.startswith('"${') and value.endswith('}"')
+            made["env"][name] = build_args[value[3:-2]]
+        else:
+            assert word == "ARG" and rest in build_args
+    return made
 
 
 IMAGE = {"Entrypoint": ["/entry"], "Cmd": ["default"]}
 
 
-@pytest.mark.parametrize(("fields", "expected"), [
-    ({"command": ["sh", "-c", "\necho hi\n"]}, (["sh", "-c", "\necho hi\n"], [])),
-    ({"command": ["sh"], "args": ["-c", "\necho hi"]}, (["sh"], ["-c", "\necho hi"])),
-    ({"args": ["\n x"]}, (["/entry"], ["\n x"])),  # args alone: the image's entrypoint runs
+@pytest.mark.parametrize(("fields", "entrypoint", "cmd"), [
+    ({"command": ["sh", "-c", "\necho hi\n"]}, ["sh", "-c", "\necho hi\n"], []),
+    ({"command": ["sh"], "args": ["-c", "\necho hi"]}, ["sh"], ["-c", "\necho hi"]),
+    ({"args": ["\n x"]}, ["/entry"], ["\n x"]),  # args alone: the image's entrypoint runs
 ])
-def test_the_image_runs_what_the_kubelet_would(fields: dict[str, Any],
-                                               expected: tuple[list[str], list[str]]) -> None:
-    container = {"image": "localhost/i:1", **fields}
-    assert argv_breaks_in_kube_play(container)
-    containerfile = argv_containerfile(container, IMAGE)
+def test_the_image_runs_what_the_kubelet_would(fields: dict[str, Any], entrypoint: list[str],
+                                               cmd: list[str]) -> None:
+    container = {"name": "c", "image": "localhost/i:1", "workingDir": "/w", **fields}
+    assert needs_detour(container)
+    played, containerfile, build_args = detour(container, IMAGE)
     assert containerfile.startswith("FROM localhost/i:1\n")
-    assert _argv(containerfile) == expected
+    made = _image(containerfile, build_args)
+    assert (made["ENTRYPOINT"], made["CMD"]) == (entrypoint, cmd)
+    assert played == {"name": "c", "image": "localhost/i:1", "workingDir": "/w"}
+
+
+def test_env_values_go_to_the_image_and_the_rest_stays() -> None:
+    container = {"name": "c", "image": "i", "command": ["sleep", "1"], "env": [
+        {"name": "A", "value": "plain"}, {"name": "B", "value": "\n  script\n"},
+        {"name": "C", "value": "\nlater overridden"}, {"name": "C", "value": "plain C"},
+        {"name": "D", "value": "plain D"}, {"name": "D", "value": " x\ny"},
+        {"name": "E", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}]}
+    played, containerfile, build_args = detour(container, IMAGE)
+    assert _image(containerfile, build_args) == {"env": {"B": "\n  script\n", "D": " x\ny"}}
+    assert played["command"] == ["sleep", "1"]
+    assert played["env"] == [container["env"][i] for i in (0, 3, 6)]
+
+
+def test_a_name_an_image_cannot_take_is_one_clear_line() -> None:
+    container = {"name": "c", "image": "i", "env": [{"name": "A B", "value": "\nx"}]}
+    with pytest.raises(ManifestError, match=r"env 'A B': podman 4.3 cannot .* --runtime docker"):
+        detour(container, IMAGE)
 
 
 def test_a_container_kube_play_takes_gets_no_image() -> None:
-    container = {"image": "i", "command": ["sh", "-c", "echo\n  hi\n"], "args": ["  x"]}
-    assert not argv_breaks_in_kube_play(container)
+    container = {"image": "i", "command": ["sh", "-c", "echo\n  hi\n"], "args": ["  x"],
+                 "env": [{"name": "A", "value": "a\n b"}, {"name": "B", "value": " b"}]}
+    assert not needs_detour(container)
 
 
-@given(st.lists(EDGES, min_size=1, max_size=4), EDGES)
-def test_every_word_reaches_the_image_exactly(words: list[str], script: str) -> None:
+@given(st.lists(EDGES, min_size=1, max_size=4), EDGES, EDGES)
+def test_every_word_and_value_reaches_the_image_exactly(words: list[str], script: str,
+                                                        value: str) -> None:
     argv = ["sh", "-c", "\n" + script, *words]
-    containerfile = argv_containerfile({"image": "i", "command": argv}, {})
-    assert _argv(containerfile) == (argv, [])
+    container = {"name": "c", "image": "i", "command": argv,
+                 "env": [{"name": "V", "value": " " + value + "\n"}]}
+    played, containerfile, build_args = detour(container, {})
+    assert played == {"name": "c", "image": "i"}
+    made = _image(containerfile, build_args)
+    assert (made["ENTRYPOINT"], made["CMD"]) == (argv, [])
+    assert made["env"] == {"V": " " + value + "\n"}
+    assert len(containerfile.splitlines()) == 5  # no string reached the file as text
 
 
 class FakePodman(Podman):
@@ -111,11 +152,14 @@ def test_the_play_file_holds_no_string_kube_play_would_break(tmp_path: Path) -> 
     podman.create_pod(plan, tmp_path, said.append)
     played = yaml.safe_load((tmp_path / "play.yaml").read_text())
     first, second = played["spec"]["containers"]
-    assert "command" not in first and first["image"].startswith(f"{ARGV_IMAGE}:")
+    assert "command" not in first and first["image"].startswith(f"{DETOUR_IMAGE}:p-")
     assert second == plain  # untouched
     assert plan.play["spec"]["containers"][0] == app  # the plan is not changed
     (build,) = podman.builds
     assert build.tag == first["image"]
-    assert _argv((build.context / "Containerfile").read_text()) == (["sh", "-c", script], [])
-    assert any("app: podman: command and args -> image" in line for line in said)
+    made = _image((build.context / "Containerfile").read_text(), build.build_args)
+    assert made == {"env": {}, "ENTRYPOINT": ["sh", "-c", script], "CMD": []}
+    assert build.labels["io.sidecar-patterns.pod"] == "p"
+    assert (tmp_path / "detour-images").read_text() == first["image"] + "\n"
+    assert any("app: podman: command, args or env values" in line for line in said)
     assert podman.calls[-1] == ("kube", "play", "--start=false", str(tmp_path / "play.yaml"))
