@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 _INTEGRATION = Path(__file__).parent / "integration"
+
+# Property tests run beside the whole suite on 2 cores: a 200 ms deadline per example (the
+# default) or the too-slow health check fails a test for the machine's load, not its claim.
+settings.register_profile("loaded", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("loaded")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

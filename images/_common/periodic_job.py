@@ -11,6 +11,11 @@ run at a time, and answers on HTTP:
   GET /metrics  the counters (and numeric facts) in the Prometheus text format
   POST /run     run now (waits for a run in progress) and answer 200 or 500 with /status
 
+HEAD is GET without the body. Anything else is answered too, never left hanging: 400 (not a
+request line, or the client stopped before the end of its head), 404, 501 (another method),
+408 (the head did not come within 10 s), 431 (a head over 16 KiB: a cut line is never read as
+a shorter request). Headers and a body change no answer.
+
 `healthcheck(bind, path)` is the image's exec check of the same endpoints (0 when 200).
 
 SIGTERM or SIGINT ends the loop after the run in progress; the caller returns 0. Stdlib only.
@@ -28,6 +33,7 @@ import contextlib
 import json
 import re
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -112,8 +118,14 @@ class Status:
         return "\n".join(lines) + "\n"
 
 
-REASONS = {200: "OK", 404: "Not Found", 500: "Internal Server Error",
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 408: "Request Timeout",
+           431: "Request Header Fields Too Large", 500: "Internal Server Error",
            501: "Not Implemented", 503: "Service Unavailable"}
+HEAD_LIMIT = 16384  # bytes of request line and headers read at most
+LINGER = 2.0  # seconds to read what a client still sends after the answer (then close)
+_END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
+_REQUEST_LINE = re.compile(rb"\A([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e\x80-\xff]+) "
+                           rb"HTTP/[0-9]\.[0-9]\Z")
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -121,14 +133,42 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
+def _read_head(connection: socket.socket, deadline: float) -> tuple[bytes | None, int]:
+    """The request line (headers and body change no answer) once the head is complete, or
+    None and the status to answer: 408 when it did not come in time, 431 when it is longer
+    than HEAD_LIMIT, 400 when the client stopped sending before its end (0: sent nothing)."""
+    head = b""
+    while not (end := _END_OF_HEAD.search(head.lstrip(b"\r\n"))):
+        if len(head) > HEAD_LIMIT:
+            return None, 431
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None, 408
+        connection.settimeout(left)
+        try:
+            chunk = connection.recv(4096)
+        except TimeoutError:
+            return None, 408
+        if not chunk:
+            return None, 400 if head.strip(b"\r\n") else 0
+        head += chunk
+    if end.start() > HEAD_LIMIT:
+        return None, 431
+    return head.lstrip(b"\r\n").split(b"\n", 1)[0].rstrip(b"\r"), 200
+
+
 def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[], Result],
-          prefix: str) -> socketserver.ThreadingTCPServer:
+          prefix: str, request_timeout: float = 10.0) -> socketserver.ThreadingTCPServer:
     """The endpoints, HTTP/1.0 (one request per connection), on socketserver: http.server
-    would bring http.client, email and html along, a third of an idle job's memory."""
+    would bring http.client, email and html along, a third of an idle job's memory. Each
+    connection is answered (or closed, when it ends without a byte) within request_timeout
+    of its start, plus the time of a run it asked for and LINGER: a slow or stuck client
+    holds no thread for longer."""
     host, _, port = bind.rpartition(":")
 
     def answer(method: str, path: str) -> tuple[int, str, str]:
-        if method == "GET":
+        path = path.split("?", 1)[0]
+        if method in ("GET", "HEAD"):
             if path == "/healthz":
                 healthy = status.healthy()
                 return (200, "ok\n", "text/plain") if healthy else \
@@ -149,24 +189,44 @@ def serve(bind: str, status: Status, ready: threading.Event, run_now: Callable[[
             return code, json.dumps(status.as_dict(), sort_keys=True) + "\n", "application/json"
         return 501, "not implemented\n", "text/plain"
 
-    class Handler(socketserver.StreamRequestHandler):
-        timeout = 30  # a client that never finishes its request
-
+    class Handler(socketserver.BaseRequestHandler):
         def handle(self) -> None:
+            connection: socket.socket = self.request
+            deadline = time.monotonic() + request_timeout
             try:
-                words = self.rfile.readline(8192).decode("latin-1").split()
-                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                    pass  # headers: none of them changes the answer (a body is not read)
+                line, code = _read_head(connection, deadline)
             except OSError:
-                return
-            if len(words) != 3 or not words[2].startswith("HTTP/"):
-                return
-            code, body, kind = answer(words[0], words[1])
+                return  # reset by the client
+            method = ""
+            if line is not None:
+                request = _REQUEST_LINE.match(line)
+                method = request.group(1).decode() if request else ""
+                if request is None:
+                    code, body, kind = 400, "bad request\n", "text/plain"
+                else:
+                    try:
+                        code, body, kind = answer(method, request.group(2).decode("latin-1"))
+                    except Exception as exc:  # a job's bug: a 500, the server stays up
+                        code, body, kind = 500, f"{type(exc).__name__}: {exc}\n", "text/plain"
+            elif code == 0:
+                return  # a connection that sent nothing (a TCP probe): nothing to answer
+            else:
+                body, kind = REASONS[code].lower() + "\n", "text/plain"
             data = body.encode()
             head = (f"HTTP/1.0 {code} {REASONS[code]}\r\nContent-Type: {kind}\r\n"
                     f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n")
             with contextlib.suppress(OSError):
-                self.wfile.write(head.encode() + (data if words[0] != "HEAD" else b""))
+                connection.settimeout(request_timeout)
+                connection.sendall(head.encode() + (data if method != "HEAD" else b""))
+                # Read what the client still sends (a body, more requests) for a moment
+                # before closing: a close with unread input sends a reset, which can cost
+                # the client an answer it has not read yet (a lingering close).
+                connection.shutdown(socket.SHUT_WR)
+                until = time.monotonic() + LINGER
+                while (left := until - time.monotonic()) > 0:
+                    connection.settimeout(left)
+                    if not connection.recv(65536):
+                        break
 
     server = _Server((host or "0.0.0.0", int(port)), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

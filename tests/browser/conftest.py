@@ -75,7 +75,7 @@ def playwright_session() -> Iterator[Any]:
 def browser(playwright_session: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One chromium (a fresh profile) for the session; each test opens its own page."""
     context = _launch(playwright_session, tmp_path_factory.mktemp("chromium-profile"))
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)  # a loaded machine, not the claim
     try:
         yield context
     finally:
@@ -100,7 +100,7 @@ def page(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def page_without_js(playwright_session: Any, tmp_path: Path) -> Iterator[Any]:
     context = _launch(playwright_session, tmp_path / "profile", javascript=False)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(60_000)  # a loaded machine, not the claim
     try:
         yield context.new_page()
     finally:

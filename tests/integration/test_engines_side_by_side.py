@@ -9,7 +9,7 @@ import urllib.request
 from typing import Any
 
 from pods import present_in, require_runtime, running
-from support import free_port
+from support import free_port, unique_name
 
 PYTHON = "localhost/python3-debian:3.11-bookworm"
 
@@ -34,9 +34,9 @@ def test_podman_pods_work_beside_dockers_chains() -> None:
     assert chains.returncode == 0, "Docker's iptables chain is missing: is dockerd running?"
     present_in(docker, PYTHON)
     p_port, d_port = free_port(), free_port()
-    with running([web("side-podman", "from-podman")], publish={8080: p_port},
+    with running([web(unique_name("side-podman"), "from-podman")], publish={8080: p_port},
                  runtime=podman) as (p_pod,), \
-            running([web("side-docker", "from-docker")], publish={8080: d_port},
+            running([web(unique_name("side-docker"), "from-docker")], publish={8080: d_port},
                     runtime=docker) as (d_pod,):
         assert fetch(f"http://127.0.0.1:{p_port}/") == "from-podman"
         assert fetch(f"http://127.0.0.1:{d_port}/") == "from-docker"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from pods import require_runtime, running
-from support import FIXTURE_CATALOGUE, with_requests
+from support import FIXTURE_CATALOGUE, unique_name, with_requests
 
 from generator.catalogue import Catalogue
 from generator.inject import inject, uninject
@@ -35,7 +35,9 @@ def test_an_injected_pod_runs_and_its_app_reads_the_sidecars_files() -> None:
     options = SidecarOptions(requests=with_requests(["file-server", "seed-loader"]),
                             assignments=(parse_assignment("seed-loader.seed=from inject"),
                                          parse_assignment("file-server.banner=served")))
-    out = inject([parse_stream(MANIFEST, "pod.yaml")], options,
+    # A pod name no other run uses (a killed run's pod, another suite's).
+    manifest = MANIFEST.replace("name: inject-run", f"name: {unique_name('inject-run')}")
+    out = inject([parse_stream(manifest, "pod.yaml")], options,
                  Catalogue(FIXTURE_CATALOGUE)).text
     documents = [d for d in yaml.safe_load_all(out) if d]
     assert [d["kind"] for d in documents] == ["ConfigMap", "Pod"]
@@ -43,4 +45,4 @@ def test_an_injected_pod_runs_and_its_app_reads_the_sidecars_files() -> None:
         assert pod.exec("app", "cat", "/seed/seed.txt").stdout == "from inject\n"
         assert pod.exec("app", "cat", "/srv/share/index.html").stdout == "served\n"
         assert pod.running("file-server") and pod.running("seed-loader")
-    assert uninject([parse_stream(out, "out.yaml")]).text == MANIFEST
+    assert uninject([parse_stream(out, "out.yaml")]).text == manifest

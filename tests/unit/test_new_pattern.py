@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from support import ROOT, run_pattern
+from support import ROOT, free_port, run_pattern, wait_for
 
 
 @pytest.fixture
@@ -97,44 +95,34 @@ def test_the_image_is_chosen_by_flag_or_taken_from_images(checkout: Path) -> Non
     assert [p.name for p in (checkout / "images" / "built").iterdir()] == ["VERSION"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _status(url: str) -> int:
+def _status(url: str) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        with urllib.request.urlopen(url, timeout=5) as response:
             code: int = response.status
             return code
     except urllib.error.HTTPError as error:
         return error.code
+    except OSError:
+        return None  # not listening yet
 
 
 def test_the_scaffolded_image_program_does_what_its_readme_says(checkout: Path) -> None:
     assert run_pattern("new", "hello-world", catalogue=checkout / "patterns").code == 0
     shared = checkout / "shared"
     shared.mkdir()
-    port = _free_port()
+    port = free_port()
     program = subprocess.Popen(
         [sys.executable, str(checkout / "images" / "hello-world" / "sidecar.py"),
          "--port", str(port)],
         env={**os.environ, "HELLO_WORLD_DIR": str(shared), "HELLO_WORLD_MESSAGE": "hi: there"},
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if _status(f"http://127.0.0.1:{port}/readyz") == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_for("the program's /readyz",
+                 lambda: _status(f"http://127.0.0.1:{port}/readyz") == 200, 60)
         assert _status(f"http://127.0.0.1:{port}/healthz") == 200
         assert (shared / "message.txt").read_text() == "hi: there\n"
         program.send_signal(signal.SIGTERM)
-        assert program.wait(timeout=5) == 0
+        assert program.wait(timeout=30) == 0
     finally:
         program.kill()
         program.wait()

@@ -59,3 +59,38 @@ def test_dump_round_trips_and_is_stable(data: dict[str, str]) -> None:
     text = dump_documents([data])
     assert yaml.safe_load(text) == data
     assert dump_documents([yaml.safe_load(text)]) == text
+
+
+# Strings with edges a pod's command, args and env values have (a `|` block's script starts
+# with a newline when it begins on the line after the quote), at the depths a pod puts them:
+# items of a sequence and values of a mapping inside one, as `pattern run` writes them too.
+EDGE_TEXT = ["\n", "\n\n", " ", "  ", "\t", " \n ", "\nfoo", "\necho hi\n", "foo\n\n", "  a\n  b\n",
+             "\n  a\n", "a \nb", "#x", "x #y", ": ", "a: b\nc", "é\n中", "\tx\n", "x\t\ny", "\r\n",
+             "- a\n- b", "|2-\n x", "'", '"\n"', "\ufeff\nx", "a\u2028b", "😀\n 😀", "\n\t\n"]
+EDGE_PIECES = [" ", "\n", "\t", "\r", "#", ": ", "- ", "'", '"', "\\", "a", "é", "中", "😀", "|",
+               ">", "\u2028", "\x85", "---", "..."]
+
+
+def _pod(text: str) -> dict[str, object]:
+    return {"spec": {"containers": [{"name": "c", "command": ["sh", "-c", text], "args": [text],
+                                     "env": [{"name": "X", "value": text}]}]},
+            "data": {"key": text}}
+
+
+def _round_trips(text: str) -> None:
+    document = _pod(text)
+    written = dump_documents([document])
+    assert yaml.safe_load(written) == document
+    assert load_documents(written, "t") == [document]
+    assert dump_documents([yaml.safe_load(written)]) == written
+
+
+@pytest.mark.parametrize("text", EDGE_TEXT + HOSTILE)
+def test_edge_text_in_a_pod_is_written_and_read_back_exactly(text: str) -> None:
+    _round_trips(text)
+
+
+@given(st.lists(st.sampled_from(EDGE_PIECES) | st.characters(blacklist_categories=("Cs",)),
+                max_size=16).map("".join))
+def test_any_text_in_a_pod_is_written_and_read_back_exactly(text: str) -> None:
+    _round_trips(text)

@@ -26,6 +26,7 @@ from .watch import DELETED, WRITTEN, Change, Filter, Inotify, WatchLimit, differ
 
 if TYPE_CHECKING:
     import http.client
+    import ssl
     from http.server import ThreadingHTTPServer
 
 # http.client and http.server are imported once the URL is known: for an http:// receiver
@@ -44,6 +45,9 @@ def flags() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="change-notifier", description=__doc__)
     table = {
         "--url": (None, "where events are POSTed (http:// or https://)"),
+        "--ca-file": ("", "PEM CA certificate(s) an https:// receiver's certificate must chain "
+                          "to, read again for each new connection (a rotated Secret counts "
+                          "from the next one); unset, the system CAs"),
         "--watch-dir": ("/watch", "the folder to watch (a shared volume)"),
         "--state-dir": ("/var/lib/change-notifier", "queue and snapshot (a volume)"),
         "--source": ("/change-notifier", "the events' CloudEvents source"),
@@ -118,6 +122,15 @@ class Notifier:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"--url {args.url!r}: an http:// or https:// URL is needed")
         self.url = url
+        self.ca_file = args.ca_file
+        if self.ca_file and url.scheme != "https":
+            raise ConfigError(f"--ca-file {self.ca_file}: only for an https:// --url")
+        if self.ca_file:
+            try:
+                self.tls_context()
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"--ca-file {self.ca_file}: no CA certificate in PEM to "
+                                  f"load ({exc})") from None
         self.root = Path(args.watch_dir)
         if not self.root.is_dir():
             raise ConfigError(f"--watch-dir {self.root}: not a folder")
@@ -265,11 +278,17 @@ class Notifier:
 
         host, port = self.url.hostname or "", self.url.port
         if self.url.scheme == "https":
-            import ssl
-
             return http.client.HTTPSConnection(host, port, timeout=self.timeout,
-                                               context=ssl.create_default_context())
+                                               context=self.tls_context())
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Verifies the receiver's certificate and name: against --ca-file, read now (an
+        unreadable file fails this attempt, counted, and the event stays queued), or the
+        system CAs."""
+        import ssl
+
+        return ssl.create_default_context(cafile=self.ca_file or None)
 
     def deliver(self) -> None:
         import http.client

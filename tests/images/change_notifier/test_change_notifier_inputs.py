@@ -1,8 +1,11 @@
 """Bad values for the change-notifier pattern are one clear line from `pattern generate`; the
-image refuses bad settings at start (the classic init container runs the same check)."""
+image refuses bad settings at start (the classic init container runs the same check); the
+image as a process: a full queue, polling, the inotify fallback, https:// receivers (a test
+CA, trusted or not)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,8 +18,9 @@ from typing import Any
 
 import pytest
 from pattern_inputs import documents, one_line_error
+from pki import SERVER, Pki, issue, make_ca
 from receiver import Receiver
-from support import ROOT, free_port, wait_for
+from support import ROOT, free_port, kubelet_update, wait_for
 
 IMAGE_DIR = ROOT / "images" / "change-notifier"
 PYTHONPATH = os.pathsep.join(map(str, (IMAGE_DIR, ROOT / "images" / "_common")))  # lean_imports
@@ -52,10 +56,35 @@ def test_the_sidecar_watches_the_subdir_read_only_and_starts_before_the_app() ->
         pod["spec"]["containers"][0]["volumeMounts"]
 
 
+def test_tls_ca_secret_is_mounted_and_named_in_both_containers() -> None:
+    """tlsCaSecret: the Secret read-only at /etc/change-notifier-tls, its ca.crt the image's
+    --ca-file, in the sidecar and in the classic init container that checks it; unset, none."""
+    for mode, count in (("native", 1), ("classic", 2)):
+        pod = documents("change-notifier", ["url=https://ingest:8443/e", "path=/srv/up",
+                                            "tlsCaSecret=ingest-ca"], "--sidecar-mode", mode)[-1]
+        ours = [c for c in pod["spec"]["initContainers"] + pod["spec"]["containers"]
+                if c["name"].startswith("change-notifier")]
+        assert len(ours) == count, ours
+        for container in ours:
+            env = {e["name"]: e["value"] for e in container["env"]}
+            assert env["CHANGE_NOTIFIER_CA_FILE"] == "/etc/change-notifier-tls/ca.crt"
+            assert {"name": "change-notifier-tls-ca", "mountPath": "/etc/change-notifier-tls",
+                    "readOnly": True} in container["volumeMounts"]
+        assert {"name": "change-notifier-tls-ca", "secret": {"secretName": "ingest-ca",
+                                                             "optional": False}} in \
+            pod["spec"]["volumes"]
+    plain = documents("change-notifier", ["url=https://ingest:8443/e", "path=/srv/up"])[-1]
+    (sidecar,) = plain["spec"]["initContainers"]
+    assert "CHANGE_NOTIFIER_CA_FILE" not in {e["name"] for e in sidecar["env"]}
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--url", "ftp://x/e"], "an http:// or https:// URL is needed"),
     (["--url", "http://x/e", "--watch-dir", "/nonexistent"], "not a folder"),
     (["--url", "http://x/e", "--debounce", "soon"], "a duration such as 500ms"),
+    (["--url", "https://x/e", "--ca-file", "/nonexistent/ca.crt"], "no CA certificate in PEM"),
+    (["--url", "https://x/e", "--ca-file", "/etc/passwd"], "no CA certificate in PEM"),
+    (["--url", "http://x/e", "--ca-file", "/etc/passwd"], "only for an https:// --url"),
 ])
 def test_the_image_refuses_bad_settings_in_one_line(tmp_path: Path, argv: list[str],
                                                     message: str) -> None:
@@ -84,7 +113,7 @@ def notifier(watch: Path, state: Path, url: str, *args: str,
     def report() -> dict[str, Any] | None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz",
-                                        timeout=2) as response:
+                                        timeout=10) as response:
                 loaded: dict[str, Any] = json.loads(response.read())
                 return loaded
         except OSError:
@@ -184,3 +213,99 @@ def test_a_refused_inotify_watch_falls_back_to_polling(tmp_path: Path, when: str
     assert "top.txt" in events and "c/after.txt" in events and len(events) == wanted, events
     assert "fs.inotify.max_user_watches" in log and "falling back to polling" in log, log
     assert counters["mode"] == "poll" and counters["dropped"] == 0, counters
+
+
+# https:// receivers: a test CA (tests/pki.py) whose certificate the receiver serves, and the
+# notifier trusting it as the pattern sets it up: tlsCaSecret's ca.crt, a Secret volume the
+# kubelet updates by its ..data swap, named by --ca-file.
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    root = tmp_path_factory.mktemp("pki")
+    make_ca(root, "ingest-ca")
+    issue(root, "ingest-ca", "ingest", SERVER)
+    issue(root, "ingest-ca", "elsewhere", "subjectAltName=DNS:elsewhere.example.org\n"
+                                          "extendedKeyUsage=serverAuth\n")
+    make_ca(root, "other-ca")
+    issue(root, "other-ca", "impostor", SERVER)
+    return Pki(root)
+
+
+def ca_secret(folder: Path, pki: Pki, ca: str) -> Path:
+    """The tlsCaSecret volume as the kubelet keeps it, holding CA's certificate; its ca.crt."""
+    folder.mkdir(exist_ok=True)
+    kubelet_update(folder, {"ca.crt": pki.path(f"{ca}.crt").read_bytes()})
+    return folder / "ca.crt"
+
+
+def assert_the_event_of(received: list[Any], content: bytes) -> None:
+    (event,) = received
+    assert event.type == "io.sidecar-patterns.change-notifier.file.written"
+    assert event.content_type == "application/cloudevents+json; charset=utf-8"
+    assert event.data["path"] == "report.csv" and event.data["size"] == len(content)
+    assert event.data["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_an_https_receiver_with_a_certificate_of_the_trusted_ca_gets_the_event(
+        tmp_path: Path, pki: Pki) -> None:
+    watch, state = tmp_path / "w", tmp_path / "s"
+    watch.mkdir()
+    ca = ca_secret(tmp_path / "tls-ca", pki, "ingest-ca")
+    server = Receiver("127.0.0.1", tls=pki.serving("ingest"))
+    server.start()
+    try:
+        with notifier(watch, state, server.url, "--ca-file", str(ca)) as report:
+            (watch / "report.csv").write_bytes(b"a,b\n1,2\n")
+            received = wait_for("the event over https",
+                                lambda: server.by_subject("/t").get("report.csv"), 30)
+            counters = wait_for("the delivery counted",
+                                lambda: (r := report()) and r["delivered"] == 1 and r, 30)
+    finally:
+        server.stop()
+    assert_the_event_of(received, b"a,b\n1,2\n")
+    assert server.url.startswith("https://") and server.rejected == []
+    assert counters["queued"] == 0 and counters["failedAttempts"] == 0, counters
+
+
+@pytest.mark.parametrize("case", ["CA Secret renewed", "receiver of another CA replaced",
+                                  "receiver of another name replaced"])
+def test_an_untrusted_receiver_is_a_counted_failure_and_the_event_waits_for_trust(
+        tmp_path: Path, pki: Pki, case: str) -> None:
+    """Nothing lost silently: a receiver whose certificate does not verify (another CA's, or
+    the trusted CA's for another name) gets nothing; each attempt is a failure on /healthz
+    with the reason, and the event stays queued on disk; it is delivered, once, when the
+    tlsCaSecret is renewed to the receiver's CA (read again for the next connection, no
+    restart) or a receiver the notifier trusts answers on that URL."""
+    watch, state = tmp_path / "w", tmp_path / "s"
+    watch.mkdir()
+    trusted, first = {"CA Secret renewed": ("other-ca", "ingest"),
+                      "receiver of another CA replaced": ("ingest-ca", "impostor"),
+                      "receiver of another name replaced": ("ingest-ca", "elsewhere")}[case]
+    ca = ca_secret(tmp_path / "tls-ca", pki, trusted)
+    server = Receiver("127.0.0.1", tls=pki.serving(first))
+    server.start()
+    try:
+        with notifier(watch, state, server.url, "--ca-file", str(ca),
+                      "--max-backoff", "500ms") as report:
+            (watch / "report.csv").write_bytes(b"a,b\n")
+            failing = wait_for("failed attempts", lambda: (r := report()) and
+                               r["failedAttempts"] >= 2 and r, 30)
+            assert failing["queued"] == 1 and failing["delivered"] == 0, failing
+            assert "CERTIFICATE_VERIFY_FAILED" in failing["lastError"], failing
+            assert len(list((state / "queue").glob("*.json"))) == 1
+            assert server.got() == []
+            if case == "CA Secret renewed":
+                ca_secret(tmp_path / "tls-ca", pki, "ingest-ca")
+            else:
+                server.stop()
+                server.tls = pki.serving("ingest")
+                server.start()
+            received = wait_for("the event once trusted",
+                                lambda: server.by_subject("/t").get("report.csv"), 30)
+            counters = wait_for("the delivery counted", lambda: (r := report()) and
+                                r["delivered"] == 1 and r, 30)
+    finally:
+        server.stop()
+    assert_the_event_of(received, b"a,b\n")
+    assert counters["queued"] == 0 and counters["failedAttempts"] >= 2, counters
+    assert list((state / "queue").glob("*.json")) == []
+    assert len(server.by_subject("/t")["report.csv"]) == 1

@@ -141,7 +141,7 @@ def reloader(*flags: str) -> Iterator[str]:
                             env=env, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for("the reloader's /readyz", lambda: _get(base + "/readyz") == 200, 20)
+        wait_for("the reloader's /readyz", lambda: _get(base + "/readyz") == 200, 60)
         yield base
     finally:
         proc.terminate()
@@ -150,7 +150,7 @@ def reloader(*flags: str) -> Iterator[str]:
 
 def _get(url: str) -> int | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
+        with urllib.request.urlopen(url, timeout=10) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -159,7 +159,7 @@ def _get(url: str) -> int | None:
 
 
 def _status(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(base + "/status", timeout=2) as reply:
+    with urllib.request.urlopen(base + "/status", timeout=10) as reply:
         status: dict[str, Any] = json.loads(reply.read())
         return status
 
@@ -170,11 +170,11 @@ def test_one_reload_per_new_content_not_per_swap(tmp_path: Path) -> None:
     calls = Calls()
     with reloader("--watch", str(conf), "--notify", "http", "--url", calls.url) as base:
         kubelet_update(conf, {"a.conf": b"1"})  # a new ..data, the same content
-        wait_for("two full polls", lambda: _status(base)["runs"] >= 25, 20)
+        wait_for("two full polls", lambda: _status(base)["runs"] >= 25, 60)
         assert calls.posts == [] and _status(base)["reloads"] == 0
         atomic.write(conf, {"a.conf": (b"2", 0o644)})
-        wait_for("the reload call", lambda: calls.posts == ["/-/reload"], 10)
-        status = wait_for("the counters", lambda: (s := _status(base))["reloads"] == 1 and s, 5)
+        wait_for("the reload call", lambda: calls.posts == ["/-/reload"], 30)
+        status = wait_for("the counters", lambda: (s := _status(base))["reloads"] == 1 and s, 30)
         assert status["lastHash"] == status["lastSeenHash"] and status["notifyFailures"] == 0
     calls.server.shutdown()
 
@@ -187,7 +187,7 @@ def test_restart_mode_fails_livez_as_often_as_asked(tmp_path: Path) -> None:
                   livez.removeprefix("http://"), "--restart-failures", "2") as base:
         assert _get(livez + "/livez") == 200
         atomic.write(conf, {"a.conf": (b"2", 0o644)})
-        wait_for("the change", lambda: _status(base)["reloads"] == 1, 10)
+        wait_for("the change", lambda: _status(base)["reloads"] == 1, 30)
         assert [_get(livez + "/livez") for _ in range(3)] == [503, 503, 200]
 
 

@@ -149,7 +149,10 @@ def test_a_data_symlink_swap_reloads_only_after_the_check_passes(tmp_path: Path)
     try:
         kubelet_update(secret, {"tls.crt": b"good 2\n"})
         wait_for("a reload", lambda: "SIGHUP" in run.events(), 30)
-        assert run.metric("reloads_total") == 1
+        # The supervisor counts the reload just after it signalled: the engine may log first.
+        reloads = wait_for("the reload counted",
+                           lambda: (n := run.metric("reloads_total")) >= 1 and n, 30)
+        assert reloads == 1
         kubelet_update(secret, {"tls.crt": b"broken\n"})
         wait_for("a failed reload", lambda: run.metric("reload_failures_total") == 1, 30)
         assert run.events().count("SIGHUP") == 1 and run.get("/readyz")[0] == 200
@@ -251,7 +254,7 @@ def test_nginx_reloads_on_a_swap_and_an_open_download_completes(tmp_path: Path) 
     try:
         def version() -> str | None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=2):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing", timeout=10):
                     pass
             except urllib.error.HTTPError as error:
                 return error.headers.get("X-Version")

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gitsync_testkit import GitDaemon, Sidecar, Upstream, free_port, running_sidecar
-
-PORT_RANGE = (21000, 21799)
+from gitsync_testkit import GitDaemon, Sidecar, Upstream, running_sidecar
+from support import free_port
 
 
 @pytest.fixture
 def port() -> int:
-    return free_port(*PORT_RANGE)
+    return free_port()
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def upstream(tmp_path: Path) -> Upstream:
 
 @pytest.fixture
 def daemon(upstream: Upstream) -> Iterator[GitDaemon]:
-    server = GitDaemon(upstream.base, free_port(*PORT_RANGE))
+    server = GitDaemon(upstream.base, free_port())
     server.start()
     yield server
     server.stop()

@@ -9,7 +9,6 @@ import base64
 import hmac
 import json
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -34,22 +33,6 @@ GIT_ENV = {
     "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
     "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
 }
-_used_ports: set[int] = set()
-
-
-def free_port(low: int, high: int) -> int:
-    """A port in [low, high] that nothing listens on and this run has not handed out yet."""
-    candidates = [p for p in range(low, high + 1) if p not in _used_ports]
-    random.shuffle(candidates)
-    for port in candidates:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _used_ports.add(port)
-        return port
-    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 def git(*args: str, cwd: Path | None = None, check: bool = True) -> str:
@@ -130,7 +113,7 @@ class GitDaemon:
         def listening() -> bool:
             with socket.socket() as s:
                 return s.connect_ex((self.host, self.port)) == 0
-        wait_for("the condition", listening, 10)
+        wait_for("the condition", listening, 30)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -335,7 +318,7 @@ def running_sidecar(tmp: Path, repo: str, port: int, *args: str, root: Path | No
         if wait_ready:
             try:
                 wait_for("the condition",
-                         lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 15)
+                         lambda: _up(port) and sidecar.request("/readyz")[0] == 200, 60)
             except AssertionError:
                 raise AssertionError(f"git-sync never became ready; log:\n{sidecar.log()}")\
                     from None

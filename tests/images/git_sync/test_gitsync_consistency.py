@@ -8,8 +8,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitsync_testkit import GitDaemon, Upstream, free_port, running_sidecar
-from support import wait_for
+from gitsync_testkit import GitDaemon, Upstream, running_sidecar
+from support import free_port, wait_for
 
 FILES = 20
 SYNCS = 100
@@ -73,7 +73,7 @@ def test_readers_never_see_a_partial_tree_during_100_syncs_in_either_mode(
     with ExitStack() as stack:
         sidecars = {
             mode: stack.enter_context(running_sidecar(
-                tmp_path, daemon.url(), free_port(21000, 21799), "--publish", mode,
+                tmp_path, daemon.url(), free_port(), "--publish", mode,
                 "--period", "10m", "--trigger-token-file", str(token),
                 root=tmp_path / f"volume-{mode}"))
             for mode in ("symlink", "exchange")
@@ -89,7 +89,8 @@ def test_readers_never_see_a_partial_tree_during_100_syncs_in_either_mode(
                 for sc in sidecars.values():
                     assert sc.request("/sync", "POST", {"Authorization": "Bearer t"})[0] == 202
                 for sc in sidecars.values():
-                    wait_for("the condition", lambda sc=sc, want=want: sc.read_version() == want, 5)  # type: ignore[misc]
+                    wait_for("the condition",  # type: ignore[misc]
+                             lambda sc=sc, want=want: sc.read_version() == want, 30)
         finally:
             for reader in readers.values():
                 reader.stop.set()
@@ -97,7 +98,7 @@ def test_readers_never_see_a_partial_tree_during_100_syncs_in_either_mode(
                 thread.join(5)
         for sc in sidecars.values():
             wait_for("the condition",  # type: ignore[misc]
-                     lambda sc=sc: sc.status()["commits_published"] == SYNCS + 1, 1)
+                     lambda sc=sc: sc.status()["commits_published"] == SYNCS + 1, 30)
         exchanged = sidecars["exchange"].current
         assert exchanged.is_dir() and not exchanged.is_symlink()
     for mode, reader in readers.items():

@@ -177,7 +177,7 @@ def test_supervised_exporter_health_readiness_and_clean_stop() -> None:
             return subprocess.run(["podman", "exec", name, "python3", "-m", "metrics_adapter",
                                    "healthcheck", path], capture_output=True,
                                   timeout=30).returncode
-        wait_for("the supervisor's /healthz", lambda: probe("/healthz") == 0, 30)
+        wait_for("the supervisor's /healthz", lambda: probe("/healthz") == 0, 60)
         assert probe("/readyz") == 1  # nothing serves stub_status: the exporter waits
         stopped = subprocess.run(["podman", "stop", "-t", "10", name], capture_output=True,
                                  timeout=60)
@@ -215,7 +215,7 @@ def test_mtail_programs_reload_when_their_configmap_changes(tmp_path: Path) -> N
             capture_output=True, text=True, timeout=30).stdout
 
     try:
-        wait_for("mtail with the first program", lambda: "first_total" in metrics(3903), 30)
+        wait_for("mtail with the first program", lambda: "first_total" in metrics(3903), 60)
         kubelet_update(programs, {"a.mtail": first, "b.mtail": second})
         wait_for("the second program, loaded", lambda: "second_total" in metrics(3903), 30)
         kubelet_update(programs, {"a.mtail": first, "b.mtail": b"counter broken {\n"})
@@ -223,8 +223,10 @@ def test_mtail_programs_reload_when_their_configmap_changes(tmp_path: Path) -> N
                  lambda: 'engine_supervisor_reload_failures_total{engine="mtail"} 1'
                  in metrics(9899), 30)
         after = metrics(3903)
-        log = subprocess.run(["podman", "logs", name], capture_output=True, text=True,
-                             timeout=30).stderr
+        # The supervisor logs the refusal just after it counted it.
+        log = wait_for("the refusal in the log", lambda: "not reloading" in (out := subprocess.run(
+            ["podman", "logs", name], capture_output=True, text=True, timeout=30).stderr)
+            and out, 30)
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, timeout=60)
     assert "first_total" in after and "second_total" in after

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, wait_for
+from support import CATALOGUE, free_port, unique_name, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ambassador_images")]
 
@@ -133,12 +133,12 @@ def example(name: str, shards: list[Shard], **values: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def ambassador(app_image: str, shards: list[Shard]) -> Iterator[Ambassador]:
-    port = free_port()
-    stack = example("amb-redis", shards, port=port, healthPort=free_port(),
+    port, name = free_port(), unique_name("amb-redis")
+    stack = example(name, shards, port=port, healthPort=free_port(),
                     statsPort=free_port(), serverRetryTimeoutMs=RETRY_MS, serverFailureLimit=1,
                     timeoutMs=SLOW_OK_MS)
     with running(stack_documents(stack, CATALOGUE)) as (pod,):
-        yield Ambassador(pod, port, "amb-redis")
+        yield Ambassador(pod, port, name)
 
 
 def test_10000_keys_land_on_the_shard_the_hash_names(ambassador: Ambassador,
@@ -191,12 +191,12 @@ def test_a_stopped_shard_is_ejected_and_returns_after_the_retry_timeout(
 
 def test_without_auto_eject_a_down_shards_keys_fail_fast_and_the_others_work(
         app_image: str, shards: list[Shard]) -> None:
-    port = free_port()
-    stack = example("amb-redis-store", shards, port=port, healthPort=free_port(),
+    port, name = free_port(), unique_name("amb-redis-store")
+    stack = example(name, shards, port=port, healthPort=free_port(),
                     statsPort=free_port(), autoEject=False, timeoutMs=SLOW_OK_MS)
     continuum = ketama([f"127.0.0.1:{s.port}" for s in shards])
     with running(stack_documents(stack, CATALOGUE)) as (pod,):
-        store = Ambassador(pod, port, "amb-redis-store")
+        store = Ambassador(pod, port, name)
         owned = {s: [f"k:{n}" for n in range(5000) if shard_of(f"k:{n}", continuum) == s][:50]
                  for s in range(3)}
         assert all(len(keys) == 50 for keys in owned.values())
@@ -214,15 +214,15 @@ def test_password_protected_shards_and_an_app_that_sends_auth(app_image: str) ->
     for shard in shards:
         shard.start()
     try:
-        port = free_port()
-        stack = example("amb-redis-auth", shards, port=port, healthPort=free_port(),
+        port, name = free_port(), unique_name("amb-redis-auth")
+        stack = example(name, shards, port=port, healthPort=free_port(),
                         statsPort=free_port(), passwordSecret="amb-redis-auth-pw",
                         timeoutMs=SLOW_OK_MS)
         secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
                   "metadata": {"name": "amb-redis-auth-pw"},
                   "data": {"password": base64.b64encode(f"{password}\n".encode()).decode()}}
         with running([secret, *stack_documents(stack, CATALOGUE)]) as (pod,):
-            app = Ambassador(pod, port, "amb-redis-auth")
+            app = Ambassador(pod, port, name)
             assert app.redis("SET a 1")[0].startswith("NOAUTH")
             replies = app.redis(*(f"SET auth:{n} v" for n in range(300)), password=password)
             assert replies == ["OK"] * 300

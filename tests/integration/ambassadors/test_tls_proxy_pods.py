@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
+from pki import SERVER, Pki, issue, make_ca
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE, free_port, kubelet_update, wait_for
+from support import CATALOGUE, free_port, kubelet_update, unique_name, wait_for
 
 from generator.runner import state
 
@@ -58,44 +59,12 @@ http.server.ThreadingHTTPServer(("127.0.0.1", 8080), App).serve_forever()
 APP_COMMAND = f"import base64; exec(base64.b64decode('{base64.b64encode(APP.encode()).decode()}'))"
 
 
-@dataclass(frozen=True)
-class Pki:
-    root: Path
-
-    def path(self, name: str) -> Path:
-        return self.root / name
-
-    def text(self, name: str) -> str:
-        return self.path(name).read_text()
-
-
-def openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-def make_ca(pki: Path, name: str) -> None:
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-days", "2", "-subj", f"/CN={name}", "-keyout", str(pki / f"{name}.key"),
-            "-out", str(pki / f"{name}.crt"))
-
-
-def issue(pki: Path, ca: str, name: str, extension: str) -> None:
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-subj", f"/CN={name}", "-keyout", str(pki / f"{name}.key"),
-            "-out", str(pki / f"{name}.csr"))
-    (pki / f"{name}.ext").write_text(extension)
-    openssl("x509", "-req", "-in", str(pki / f"{name}.csr"), "-CA", str(pki / f"{ca}.crt"),
-            "-CAkey", str(pki / f"{ca}.key"), "-CAcreateserial", "-days", "2",
-            "-extfile", str(pki / f"{name}.ext"), "-out", str(pki / f"{name}.crt"))
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     root = tmp_path_factory.mktemp("pki")
-    server = "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
     make_ca(root, "test-ca")
-    issue(root, "test-ca", "server-1", server)
-    issue(root, "test-ca", "server-2", server)
+    issue(root, "test-ca", "server-1", SERVER)
+    issue(root, "test-ca", "server-2", SERVER)
     make_ca(root, "client-ca")
     issue(root, "client-ca", "alice", "extendedKeyUsage=clientAuth\n")
     make_ca(root, "other-ca")
@@ -162,7 +131,7 @@ def _answers(proxy: Proxy, pki: Pki, client: str | None) -> bool:
 
 @pytest.fixture(scope="module")
 def proxy(pki: Pki) -> Iterator[Proxy]:
-    with start_proxy("amb-tls", pki) as started:
+    with start_proxy(unique_name("amb-tls"), pki) as started:
         yield started
 
 
@@ -295,7 +264,9 @@ def test_rotation_mid_download_new_connections_new_cert_old_download_completes(
                                         "tls.key": pki.path("server-2.key").read_bytes()})
     wait_for("the refused reload", lambda: proxy.metric("reload_failures_total") == 1, 30)
     assert peer_serial(proxy, pki) == serial_of(pki, "server-2.crt")
-    assert "key values mismatch" in proxy.pod.logs("tls-proxy")
+    # The supervisor logs the refusal just after it counted it.
+    wait_for("the refusal in the log", lambda: "key values mismatch" in proxy.pod.logs("tls-proxy"),
+             30)
 
 
 @pytest.mark.skipif(shutil.which("sslscan") is None, reason="sslscan (Debian) is not installed")
@@ -315,7 +286,7 @@ def test_mtls_refuses_clients_without_a_certificate_of_the_ca(pki: Pki) -> None:
     ca = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
           "metadata": {"name": "amb-mtls-client-ca"},
           "data": {"ca.crt": base64.b64encode(pki.path("client-ca.crt").read_bytes()).decode()}}
-    with start_proxy("amb-mtls", pki, {"clientCaSecret": "amb-mtls-client-ca"}, [ca],
+    with start_proxy(unique_name("amb-mtls"), pki, {"clientCaSecret": "amb-mtls-client-ca"}, [ca],
                      client="alice") as proxy:
         # nginx completes the handshake (TLS 1.3 asks for the certificate after it) and then
         # answers 400 itself: the request never reaches the app.
@@ -331,6 +302,7 @@ def test_mtls_refuses_clients_without_a_certificate_of_the_ca(pki: Pki) -> None:
 def test_the_legacy_web_example_runs_as_written(pki: Pki) -> None:
     stack = yaml.safe_load((CATALOGUE / "tls-proxy" / "examples" /
                             "legacy-web.stack.yaml").read_text())
+    stack["metadata"]["name"] = unique_name("legacy-web")  # a pod no other run uses
     https = free_port()
     docs = [tls_secret("legacy-web-tls", pki.text("server-1.crt"), pki.text("server-1.key")),
             *stack_documents(stack, CATALOGUE)]

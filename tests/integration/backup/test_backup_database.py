@@ -86,7 +86,9 @@ def test_dropped_database_comes_back_after_a_restart_with_restore(
             said = wait_for("the dump load", lambda: "loaded the dump" in pod.logs("backup")
                             and pod.logs("backup"), 180)
             back = _sql(pod, name, "SELECT COUNT(*), SUM(id), MAX(item) FROM shop.orders")
-            after = bk.status((pod, "backup"))
+            # The sidecar logs the load, then counts it: wait for the count.
+            after = wait_for("the dump load counted", lambda: (
+                s := bk.status((pod, "backup"))).get("dumpLoads") and s, 60)
     finally:
         cli("volume", "rm", "-f", claim, runtime=runtime.name)
     assert code == 200 and isinstance(status, dict), (code, status)

@@ -56,10 +56,13 @@ def test_nginx_reloads_a_changed_configmap_and_refuses_a_broken_one(
         assert apply(rp.write(tmp_path / "v2.yaml", [second, *workload]), runtime) == \
             f"configmap/{name} configured (pod {name}, volume nginx-conf)\n"
         wait_for("nginx to serve version 2", lambda: get(url) == "version 2\n", 30)
-        status = rp.sidecar_status(pod)
+        # The reloader counts the reload, then logs it, just after nginx has it.
+        status = wait_for("the reload counted", lambda: (
+            s := rp.sidecar_status(pod))["reloads"] >= 1 and s, 30)
         assert status["reloads"] == 1 and status["validationFailures"] == 0
         assert status["lastHash"] == status["lastSeenHash"]
-        assert "SIGHUP to nginx" in pod.logs("config-reloader")
+        wait_for("the reload in the log", lambda: "SIGHUP to nginx" in pod.logs("config-reloader"),
+                 30)
 
         broken = rp.config_map(name, {"nginx.conf": rp.NGINX_CONF.replace(
             "version 1", "version 3").replace("listen 8080;", "listen 8080; no_such_directive;")})
@@ -76,7 +79,9 @@ def test_nginx_reloads_a_changed_configmap_and_refuses_a_broken_one(
                                                                          "version 4")})
         apply(rp.write(tmp_path / "v4.yaml", [fixed]), runtime)
         wait_for("nginx to serve version 4", lambda: get(url) == "version 4\n", 30)
-        assert rp.sidecar_status(pod)["reloads"] == 2
+        reloads = wait_for("the reload counted", lambda: (
+            n := rp.sidecar_status(pod)["reloads"]) >= 2 and n, 30)
+        assert reloads == 2
         assert apply(rp.write(tmp_path / "again.yaml", [fixed]), runtime) == \
             f"configmap/{name} unchanged (pod {name}, volume nginx-conf)\n"
         # Nothing restarted.
@@ -144,9 +149,13 @@ def test_prometheus_reloads_over_http(tmp_path: Path, reloader_images: Runtime) 
         apply(rp.write(tmp_path / "second.yaml", [second]), runtime)
         wait_for("Prometheus to load job second", lambda: "job_name: second" in (get(config)
                                                                                  or ""), 30)
-        status = rp.sidecar_status(pod)
+        # Prometheus answers the reload call once it has the new configuration: the reloader
+        # counts the reload, then logs it, a moment after the test may see the new job.
+        status = wait_for("the reload counted", lambda: (
+            s := rp.sidecar_status(pod))["reloads"] >= 1 and s, 30)
         assert status["reloads"] == 1 and status["notifyFailures"] == 0
-        assert "POST http://127.0.0.1:9090/-/reload -> 200" in pod.logs("config-reloader")
+        wait_for("the reload in the log", lambda: "POST http://127.0.0.1:9090/-/reload -> 200"
+                 in pod.logs("config-reloader"), 30)
         assert rp.started_at(pod, name) == app_started
     finally:
         run_pattern("down", name, "--grace-period", "0", catalogue=None)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from gitsync_testkit import Upstream, free_port, git
+from gitsync_testkit import Upstream, git
 from pods import RunningPod
-from support import CATALOGUE, wait_for
+from support import CATALOGUE, free_port, wait_for
 
 HERE = Path(__file__).resolve().parent
 PATTERN = CATALOGUE / "git-sync"
@@ -24,12 +24,11 @@ EXAMPLE_STACK = PATTERN / "examples" / "node-app.stack.yaml"
 EXAMPLE_APP = PATTERN / "examples" / "node-app"
 NODE_IMAGE = "localhost/sidecar-patterns-test/gitsync-node:1"
 GITD_IMAGE = "localhost/sidecar-patterns-test/gitsync-gitd:1"
-HOST_PORTS = (21800, 21999)  # 21000-21799 belong to the component tests
 GIT_PORT = 9418
 
 
 def host_port() -> int:
-    return free_port(*HOST_PORTS)
+    return free_port()
 
 
 def unique(prefix: str) -> str:

@@ -70,15 +70,14 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
         assert pod.exec(name, *liveness_command(documents), check=False).returncode == 0
 
         v2 = git_server.push_page("<h1>version 2</h1>\n")
-        took = seconds_until("the condition", lambda: serves(app_port, "version 2"), 10)
+        took = seconds_until("the condition", lambda: serves(app_port, "version 2"), 60)
         print(f"polling (period 1s): commit visible in the app after {took:.2f}s")
 
         # Webhook into the app, exechook in the sidecar: once per new commit, with its hash.
         wait_for("the condition",
-                 lambda: http_json(f"http://127.0.0.1:{app_port}/-/synced")["commit"] == v2, 5)
-        wait_for("the condition", lambda: pod.exec("git-sync", "cat", "/tmp/hook",
-                                  check=False).stdout.startswith(v2), 5)
-        hook = pod.exec("git-sync", "cat", "/tmp/hook").stdout
+                 lambda: http_json(f"http://127.0.0.1:{app_port}/-/synced")["commit"] == v2, 30)
+        hook = wait_for("the condition", lambda: (out := pod.exec(
+            "git-sync", "cat", "/tmp/hook", check=False).stdout).startswith(v2) and out, 30)
         assert hook == f"{v2} $(touch /tmp/pwned)"
         assert pod.exec("git-sync", "test", "-e", "/tmp/pwned", check=False).returncode == 1
         # The example's liveness probe now asks the kubelet to restart node onto the new code.
@@ -88,7 +87,7 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
         health = f"http://127.0.0.1:{sync_port}/healthz"
         try:
             wait_for("the condition",
-                     lambda: http(health)[0] == 503, 15)  # after maxFailures=2 failed syncs
+                     lambda: http(health)[0] == 503, 60)  # after maxFailures=2 failed syncs
         except AssertionError:
             raise AssertionError(pod.logs("git-sync")[-3000:]) from None
         assert serves(app_port, "version 2"), "the last good tree must stay published"
@@ -100,11 +99,13 @@ def test_node_app_follows_pushes_hooks_and_a_remote_outage(git_server: GitServer
         v3 = git_server.push_page("<h1>version 3</h1>\n")
         git_server.start()
         wait_for("the condition",
-                 lambda: serves(app_port, "version 3"), 20)  # backoff is at most 4s here
-        wait_for("the condition", lambda: http(health)[0] == 200, 5)
+                 lambda: serves(app_port, "version 3"), 60)  # backoff is at most 4s here
+        wait_for("the condition", lambda: http(health)[0] == 200, 30)
         assert http_json(f"http://127.0.0.1:{sync_port}/status")["last_commit"] == v3
-        logs = pod.logs("git-sync")
-        assert "event=recovered" in logs and "kind=remote_unreachable" in logs
+        # git-sync logs the recovery just after its status turned healthy.
+        logs = wait_for("the recovery in the log",
+                        lambda: "event=recovered" in (text := pod.logs("git-sync")) and text, 30)
+        assert "kind=remote_unreachable" in logs
 
 
 def test_classic_exchange_mode_syncs_on_an_authenticated_trigger(
@@ -184,6 +185,6 @@ def test_git_in_the_app_reads_the_published_commit_from_its_own_mount(
 
         assert app_head() == git("rev-parse", "HEAD", cwd=git_server.upstream.work)
         second = git_server.push_page("<h1>version 2</h1>\n")
-        wait_for("the condition", lambda: app_head() == second, 10)
+        wait_for("the condition", lambda: app_head() == second, 60)
         assert pod.exec(name, "git", "-C", "/srv/code/current", "status", "--porcelain").stdout \
             == "", "the app sees a clean checkout"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from imds_pod import Peers
 from pods import RunningPod, running, stack_documents
-from support import CATALOGUE
+from support import CATALOGUE, unique_name
 
 pytestmark = pytest.mark.integration
 
@@ -54,9 +54,9 @@ def aws_cli(pod: RunningPod, endpoint: str, *args: str) -> str:
 
 def test_real_ec2_clients_read_the_dialect(calm: Peers, ec2_clients_image: str) -> None:
     gcp = {"provider": "gcp", "gcpEndpoint": calm.url("gcp"), "ec2Dialect": True}
-    required = stack_documents(clients_stack("imds-ec2-required", ec2_clients_image, gcp),
-                               CATALOGUE)
-    optional = stack_documents(clients_stack("imds-ec2-optional", ec2_clients_image,
+    required = stack_documents(clients_stack(unique_name("imds-ec2-required"), ec2_clients_image,
+                                             gcp), CATALOGUE)
+    optional = stack_documents(clients_stack(unique_name("imds-ec2-optional"), ec2_clients_image,
                                              {**gcp, "ec2Tokens": "optional"}), CATALOGUE)
     with running(required + optional) as (strict, lenient):
         # cloud-init on EC2 hardware asks for a token, then the newest version it knows.

@@ -42,7 +42,7 @@ def test_many_files_empty_and_long_lines_all_arrive(peers: lc.Peers) -> None:
               "files": [{"glob": "svc-*.log", "level": "info"}]}
     with running(stack_documents(app_stack(name, script, values), lc.CATALOGUE)) as (pod,):
         wait_for("the app", lambda: "app done" in pod.logs(name), 60)
-        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 12 * 3 + 1, 60, stall=10)
+        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 12 * 3 + 1, 90, stall=30)
         counters = lc.health(pod.container("log-collector"))
     by_file: dict[str, list[str]] = {}
     for record in records:
@@ -60,7 +60,7 @@ def test_files_beyond_max_files_are_counted_as_unread(peers: lc.Peers) -> None:
     with running(stack_documents(app_stack(name, write_files(12), values),
                                  lc.CATALOGUE)) as (pod,):
         wait_for("the app", lambda: "app done" in pod.logs(name), 60)
-        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 5 * 3, 60, stall=10)
+        records = lc.wait_for(lambda: lc.read_http(peers.out, name), 5 * 3, 90, stall=30)
         line = lc.health_line(pod.container("log-collector"))
     assert len({r.fields["file"] for r in records}) == 5
     assert line.startswith("ok ") and "unread_files=7" in line.split(), line
@@ -101,8 +101,8 @@ def test_a_last_line_without_newline_fails_the_prestop_hook_by_name(peers: lc.Pe
               "files": [{"glob": "info.log", "level": "info"}], "flushTimeoutSeconds": 10}
     with running(stack_documents(app_stack(name, script, values), lc.CATALOGUE)) as (pod,):
         wait_for("the app", lambda: "app done" in pod.logs(name), 60)
-        assert [r.message for r in lc.wait_for(lambda: lc.read_http(peers.out, name), 1, 30,
-                                                stall=5)] == ["whole line"]
+        assert [r.message for r in lc.wait_for(lambda: lc.read_http(peers.out, name), 1, 60,
+                                                stall=20)] == ["whole line"]
         said: list[str] = []
         down(pod.name, grace=20, say=said.append)
     failed = [line for line in said if "preStop failed" in line]

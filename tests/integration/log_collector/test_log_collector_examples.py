@@ -24,7 +24,7 @@ def test_three_files_to_syslog_example(peers: lc.Peers) -> None:
                            (f"log-collector.host={peers.address('rsyslog')}",
                             f"log-collector.port={lc.SYSLOG_PORT}"))
     with running(docs) as (pod,):
-        records = lc.wait_for(lambda: lc.read_syslog(peers.out, pod.name), 9, 30)
+        records = lc.wait_for(lambda: lc.read_syslog(peers.out, pod.name), 9, 90)
     by_level = {r.fields["level"]: r for r in records}
     assert set(by_level) == {"error", "warning", "info"}, records
     assert by_level["error"].level == "err" and "failed" in by_level["error"].message
@@ -43,7 +43,7 @@ def test_http_json_example_with_line_levels_and_stack_traces(peers: lc.Peers,
                              (f"log-collector.url={peers.http_url()}/ingest/{name}",))]
     try:
         with running(docs) as (pod,):
-            records = lc.wait_for(lambda: lc.read_http(peers.out, pod.name), 4, 30)
+            records = lc.wait_for(lambda: lc.read_http(peers.out, pod.name), 4, 90)
     finally:
         lc.podman("volume", "rm", "-f", claim, check=False)
     levels = {r.level for r in records}

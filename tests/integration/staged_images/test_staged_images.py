@@ -78,7 +78,7 @@ def test_the_image_starts_and_passes_its_health_check(name: str, runtime: Runtim
         ref, *case.args, runtime=runtime.name, check=True)
     try:
         wait_for(f"{name} healthy", lambda: cli("exec", container, *case.health,
-                                                 runtime=runtime.name).returncode == 0, 30)
+                                                 runtime=runtime.name).returncode == 0, 60)
         logs = cli("logs", container, runtime=runtime.name)
         assert "Traceback" not in logs.stdout + logs.stderr
     finally:

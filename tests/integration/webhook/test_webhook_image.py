@@ -40,4 +40,6 @@ def test_the_webhook_image_answers_as_its_manifests_deploy_it(runtime: Runtime,
         assert "patch" in answer
         assert client.health()["reviews"] == 1
         client.close()
-        assert '"uid": "from-the-image"' in webhook.logs("webhook")
+        # Logged after the answer is sent, and read back through the engine's log pipe.
+        wait_for("the review in the log",
+                 lambda: '"uid": "from-the-image"' in webhook.logs("webhook"), 30)

@@ -1,12 +1,14 @@
 """A CloudEvents receiver for the change-notifier tests: an HTTP server on the pods' network
 gateway (pods reach the host there) that parses every request with the CNCF `cloudevents`
-SDK and keeps what it got. It can be stopped and started again on the same port (an outage)."""
+SDK and keeps what it got. It can be stopped and started again on the same port (an outage),
+and speak https with the certificate of a `tls` context (which may change between starts)."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -54,10 +56,11 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
     connections: list[socket.socket] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/events"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/events"
 
     def start(self) -> None:
         receiver = self
@@ -97,6 +100,8 @@ class Receiver:
         # a pod runs; pods reach this server at the gateway address.
         self.server = ThreadingHTTPServer(("0.0.0.0", self.port), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:  # a client that refuses the certificate is never served
+            self.server.socket = self.tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

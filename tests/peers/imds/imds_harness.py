@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import wait_for
+from support import free_port, wait_for
 
 PEER_SCRIPT = Path(__file__).with_name("imds_peer.py")
 REPO = Path(__file__).resolve().parents[3]
 ADAPTER_DIR = REPO / "images" / "iaas-metadata"
 # The adapter's PYTHONPATH: its package, and beside it (as in the image) sidecar_common.
 ADAPTER_PATH = os.pathsep.join(str(folder) for folder in (ADAPTER_DIR, REPO / "images" / "_common"))
-PORT_RANGE = range(22000, 22800)  # this suite's share; 22800+ is for the image tests
 
 # Which adapter flag points each provider at a peer.
 ENDPOINT_FLAG = {
@@ -29,25 +28,9 @@ ENDPOINT_FLAG = {
     "qingcloud": "--qingcloud-endpoint",
 }
 
-_next_port = PORT_RANGE.start + (os.getpid() % 40) * 20
 
 
-def free_port() -> int:
-    """A port in this suite's range that nothing listens on right now."""
-    global _next_port
-    for _ in range(len(PORT_RANGE)):
-        port = _next_port
-        _next_port = PORT_RANGE.start + (_next_port + 1 - PORT_RANGE.start) % len(PORT_RANGE)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 22000-22799")
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
     def listening() -> bool:
         if proc.poll() is not None:
             out = proc.stdout.read().decode() if proc.stdout else ""
@@ -121,7 +104,7 @@ class Adapter:
         result: dict[str, Any] = json.loads(body)
         return result
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = 30.0) -> None:
         wait_for("the adapter's /readyz", lambda: self.get("/readyz")[0] == 200, timeout)
 
 

@@ -181,8 +181,22 @@ def wait_for(read: Callable[[], list[Record]], count: int, timeout: float,
     return records
 
 
-def loss_report(records: list[Record], lines_per_file: int) -> dict[str, dict[str, int]]:
-    """Per file: lines received, lost, duplicated and out of order."""
+def missing_ranges(seen: set[int], lines_per_file: int, most: int = 5) -> str:
+    """The first `most` runs of line numbers that never arrived, as "a-b" (for a failure's
+    message: where a loss sits tells a rotation from a stop)."""
+    runs: list[str] = []
+    start = None
+    for n in range(lines_per_file + 1):
+        if n < lines_per_file and n not in seen:
+            start = n if start is None else start
+        elif start is not None:
+            runs.append(f"{start}-{n - 1}")
+            start = None
+    return " ".join(runs[:most]) + (" ..." if len(runs) > most else "")
+
+
+def loss_report(records: list[Record], lines_per_file: int) -> dict[str, dict[str, int | str]]:
+    """Per file: lines received, lost (and where), duplicated and out of order."""
     seqs: dict[str, list[int]] = {letter: [] for letter in LEVELS}
     for rec in records:
         letter, _, rest = rec.message.partition(":")
@@ -193,6 +207,7 @@ def loss_report(records: list[Record], lines_per_file: int) -> dict[str, dict[st
         report[LEVELS[letter]] = {
             "received": len(seq),
             "lost": lines_per_file - len(seen & set(range(lines_per_file))),
+            "missing": missing_ranges(seen, lines_per_file),
             "duplicated": len(seq) - len(seen),
             "out_of_order": sum(1 for a, b in itertools.pairwise(seq) if b < a),
         }
