@@ -153,7 +153,8 @@ def test_aws_without_tokens_needs_the_imdsv1_opt_in(
     strict = start_adapter("--provider", "aws", "--aws-endpoint", peer.url)
     # Not ready after its first attempt was refused (and says why), not merely not yet.
     refused = wait_for("the strict adapter's refused attempt", lambda: (
-        r := strict.get("/readyz"))[2] != b"not ready: no metadata fetched yet" and r, 30)
+        r := strict.get("/readyz"))[2].rstrip() != b"not ready: no metadata fetched yet"
+        and r, 30)
     assert refused[0] == 503 and b"/latest/api/token" in refused[2], refused
     lenient = start_adapter("--provider", "aws", "--aws-endpoint", peer.url, "--aws-imdsv1")
     lenient.wait_ready()
