@@ -18,8 +18,8 @@ import json
 import subprocess
 import sys
 
-BACKUP_IMAGE = "ghcr.io/sidecar-patterns/backup:0.3.2"
-ROTATE_IMAGE = "ghcr.io/sidecar-patterns/log-rotate:0.2.2"
+BACKUP_IMAGE = "ghcr.io/sidecar-patterns/backup:0.3.3"
+ROTATE_IMAGE = "ghcr.io/sidecar-patterns/log-rotate:0.2.3"
 
 # Runs inside the image: each step a child process, measured by its own rusage (wait4).
 MEASURE = """

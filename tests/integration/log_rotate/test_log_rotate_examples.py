@@ -31,10 +31,9 @@ def test_three_files_rotated_and_shipped_example(lr_image: str, lc_image: str,
                            lc.CATALOGUE,
                            (*FAST, f"log-collector.host={lr.receiver_address(peers)}"))
     with running(docs) as (pod,):
-        sidecar = pod.container("log-rotate")
         status = wait_for("two rotations a file", lambda: (
-            s := lr.status(sidecar))["rotations"] >= 6 and s, 90)
-        files = lr.volume_lines(sidecar)
+            s := lr.status(pod))["rotations"] >= 6 and s, 90)
+        files = lr.volume_lines(pod)
         app_said = pod.logs(name)
         records = lc.read_syslog(peers.out, pod.name)
     assert status["failures"] == 0, status

@@ -1,7 +1,9 @@
 """The log-rotate pattern in pods generated from it: while the app writes three logs at a steady
 rate, logrotate rotates them by size every few seconds; every line written is then in exactly
 one file (the current one or one rotated, possibly gzipped, file), and with log-collector in
-the same pod the central rsyslog gets every line exactly once."""
+the same pod the central rsyslog gets every line exactly once. What is about the pod (rotation
+beside the app, the reopen by signal through the shared process namespace or by HTTP, state
+across a sidecar restart) runs on podman and Docker; the rest, and the peers, on podman."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import lr_support as lr
 import pytest
 from pods import RunningPod, running, stack_documents
 from support import wait_for
+
+from generator.runner.runtime import Runtime
 
 LINES, RATE = 12_000, 400  # per file: 30 s of writing, about 6 rotations per file
 ROTATE = {"maxSize": "64Ki", "checkInterval": "5s", "rotate": 50}
@@ -32,29 +36,28 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def _docs(name: str, variant: str, collector: dict[str, Any] | None = None,
-          **rotate: Any) -> list[dict[str, Any]]:
+          lines: int = LINES, **rotate: Any) -> list[dict[str, Any]]:
     values = {**ROTATE, **VARIANTS[variant], **rotate}
     port = REOPEN_PORT if "reopenUrl" in values else None
-    return stack_documents(lr.stack(name, values, lines=LINES, rate=RATE, collector=collector,
+    return stack_documents(lr.stack(name, values, lines=lines, rate=RATE, collector=collector,
                                     reopen_port=port), lc.CATALOGUE)
 
 
 def _written_and_rotated(pod: RunningPod, app: str) -> dict[str, Any]:
     """Wait for the writer, then for one more check (so the tail is rotated or stays)."""
     wait_for("the writer", lambda: "writer done" in pod.logs(app), 120)
-    sidecar = pod.container("log-rotate")
-    runs = lr.status(sidecar)["runs"]
-    status: dict[str, Any] = wait_for("one more logrotate run", lambda: (
-        s := lr.status(sidecar))["runs"] > runs and s, 60)
-    return status
+    runs = lr.status(pod)["runs"]
+    return wait_for("one more logrotate run",
+                    lambda: (status := lr.status(pod))["runs"] > runs and status, 60)
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_every_line_is_in_exactly_one_file_across_rotations(lr_image: str, variant: str) -> None:
+def test_every_line_is_in_exactly_one_file_across_rotations(lr_runtime: Runtime,
+                                                            variant: str) -> None:
     name = lc.unique(f"lr-{variant}")
-    with running(_docs(name, variant)) as (pod,):
+    with running(_docs(name, variant), runtime=lr_runtime) as (pod,):
         status = _written_and_rotated(pod, name)
-        files = lr.volume_lines(pod.container("log-rotate"))
+        files = lr.volume_lines(pod)
     assert status["failures"] == 0 and status["healthy"], status
     rotations = status["rotations"] // 3
     assert rotations >= 4, status  # by size, several times per file while the app wrote
@@ -75,9 +78,8 @@ def test_reopen_failures_are_counted_and_turn_health_red(lr_image: str) -> None:
     name = lc.unique("lr-fail")
     docs = _docs(name, "create-signal", reopenProcess="no-such-app", maxFailures=2)
     with running(docs) as (pod,):
-        sidecar = pod.container("log-rotate")
-        status = wait_for("2 failures", lambda: (
-            s := lr.status(sidecar))["consecutiveFailures"] >= 2 and s, 60)
+        status = wait_for("2 failures",
+                          lambda: (s := lr.status(pod))["consecutiveFailures"] >= 2 and s, 60)
         health = pod.exec("log-rotate", "python3", "-c", lr.HEALTH_SCRIPT, check=False)
         said = pod.logs("log-rotate")
     # The first failure is logrotate's postrotate; then the reopen is retried every run.
@@ -87,24 +89,25 @@ def test_reopen_failures_are_counted_and_turn_health_red(lr_image: str) -> None:
     assert health.stdout.strip() == "503", health
 
 
-def test_state_survives_a_sidecar_restart(lr_image: str) -> None:
+def test_state_survives_a_sidecar_restart(lr_runtime: Runtime) -> None:
     name = lc.unique("lr-state")
-    with running(_docs(name, "create-signal")) as (pod,):
+    # A third of the lines: two rotations a file are enough to have state to keep.
+    with running(_docs(name, "create-signal", lines=LINES // 3), runtime=lr_runtime) as (pod,):
         _written_and_rotated(pod, name)
-        sidecar = pod.container("log-rotate")
-        before = lr.read_file(sidecar, "/var/lib/log-rotate/logrotate.status")
-        rotated = sorted(lr.volume_lines(sidecar))
-        lc.podman("kill", "-s", "KILL", sidecar)
-        lc.podman("start", sidecar)
-        wait_for("two runs after the restart", lambda: _runs(sidecar) >= 2, 60)
-        after = lr.read_file(sidecar, "/var/lib/log-rotate/logrotate.status")
-        assert sorted(lr.volume_lines(sidecar)) == rotated  # nothing rotated again
+        before = lr.read_file(pod, "/var/lib/log-rotate/logrotate.status")
+        rotated = sorted(lr.volume_lines(pod))
+        assert any(n.startswith("error.log-") for n in rotated), rotated
+        pod.kill("log-rotate")
+        pod.start("log-rotate")
+        wait_for("two runs after the restart", lambda: _runs(pod) >= 2, 60)
+        after = lr.read_file(pod, "/var/lib/log-rotate/logrotate.status")
+        assert sorted(lr.volume_lines(pod)) == rotated  # nothing rotated again
     assert before == after and "/var/log/app/error.log" in after, (before, after)
 
 
-def _runs(container: str) -> int:
+def _runs(pod: RunningPod) -> int:
     try:
-        return int(lr.status(container)["runs"])
+        return int(lr.status(pod)["runs"])
     except AssertionError:  # not answering yet
         return 0
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import lc_support as lc
 from lc_support import APP_UID, LEVELS
+from pods import RunningPod
 
 PEERS_DIR = Path(__file__).resolve().parent
 STATUS_SCRIPT = ("import json, sys, urllib.request; print(urllib.request.urlopen("
@@ -64,30 +64,27 @@ def receiver_address(peers: lc.Peers) -> str:
                      "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}").stdout.strip()
 
 
-def exec_in(container: str, *command: str) -> str:
-    proc = subprocess.run(["podman", "exec", container, *command], capture_output=True,
-                          text=True, check=False, timeout=120)
-    if proc.returncode != 0:
-        raise AssertionError(f"exec {command[:2]} in {container}: {proc.stdout}{proc.stderr}")
-    return proc.stdout
+def exec_in(pod: RunningPod, *command: str) -> str:
+    """A command's output in the pod's log-rotate sidecar, on the pod's engine."""
+    return pod.exec("log-rotate", *command, timeout=120).stdout
 
 
-def read_file(container: str, path: str) -> str:
+def read_file(pod: RunningPod, path: str) -> str:
     """A file's text, read in the sidecar (its image has no cat)."""
-    return exec_in(container, "python3", "-c",
+    return exec_in(pod, "python3", "-c",
                    "import sys; print(open(sys.argv[1]).read(), end='')", path)
 
 
-def status(container: str) -> dict[str, Any]:
+def status(pod: RunningPod) -> dict[str, Any]:
     """GET /status of the log-rotate sidecar, from inside it (as a probe would reach it)."""
-    result: dict[str, Any] = json.loads(exec_in(container, "python3", "-c", STATUS_SCRIPT))
+    result: dict[str, Any] = json.loads(exec_in(pod, "python3", "-c", STATUS_SCRIPT))
     return result
 
 
-def volume_lines(container: str) -> dict[str, list[str]]:
+def volume_lines(pod: RunningPod) -> dict[str, list[str]]:
     """file name -> its lines, for every file in the log volume (gzipped ones decompressed)."""
     files: dict[str, list[str]] = {}
-    for row in exec_in(container, "python3", "-c", DUMP_SCRIPT).splitlines():
+    for row in exec_in(pod, "python3", "-c", DUMP_SCRIPT).splitlines():
         name, _, line = row.partition("\t")
         files.setdefault(name, []).append(line)
     return files
