@@ -26,7 +26,7 @@ from generator.inject import Target, uninject
 from generator.manifests import parse_stream
 from generator.sidecars import SidecarFlags
 from generator.validate import check_documents
-from generator.yamlio import load_documents
+from generator.yamlio import dump_documents, load_documents
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl missing (the proof needs its "
@@ -243,7 +243,9 @@ def test_for_any_workload_kustomize_renders_what_inject_writes(
     target = "/".join([workload["kind"], *([namespace] if namespace else []), "w"])
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)
-        overlay = user_kustomization(root, yaml.safe_dump(workload, allow_unicode=True))
+        # Written as pattern writes YAML: PyYAML leaves a text such as 1e100 unquoted, which
+        # YAML 1.2 readers (kubectl's kyaml, pattern) read as a number.
+        overlay = user_kustomization(root, dump_documents([workload]))
         base = str(root / "base" / "app.yaml")
         flags = {"k8s_version": version}
         inject_component(request([base], with_, sets, target, FIXTURE_CATALOGUE, **flags),
