@@ -136,8 +136,10 @@ class Api:
             return plain(503, f"no metadata yet: {error or 'first fetch in progress'}",
                          **{"Retry-After": "1"})
         stale = error is not None or age > self.config.ttl
+        # Milliseconds cut, not rounded: a body saying 1.0 s beside an Age of 0 disagreed.
+        age = int(age * 1000) / 1000
         doc = snapshot.document()
-        doc.update({"age_seconds": round(age, 3), "stale": stale, "last_error": error})
+        doc.update({"age_seconds": age, "stale": stale, "last_error": error})
         return doc, age, stale
 
     def instance(self) -> Answer:
