@@ -163,6 +163,10 @@ def _check_runnable(obj: dict[str, Any], where: str) -> None:
                     isinstance(container.get(k), str) and container[k] for k in ("name", "image")):
                 raise ManifestError(f"{where} ({obj['kind']}): {key}[{position}] is not a "
                                     "container with a name and an image")
+    if pod_spec_of(obj) is not None and not spec.get("containers"):
+        # The API server refuses it too; run would start a pod of its infra container only.
+        raise ManifestError(f"{where} ({obj['kind']}): spec.containers is empty (a pod "
+                            "needs at least one container)")
     if pod_template_of(obj) is not None:
         if not isinstance(obj["metadata"].get("name"), str):
             raise ManifestError(f"{where} ({obj['kind']}): has no metadata.name")

@@ -301,6 +301,14 @@ def test_wrong_types_named_in_the_issue(command: tuple[str, ...], text: str,
         assert "metadata: [1] is not of type object" in result.stdout
 
 
+@pytest.mark.parametrize("spec", ["{}", "{containers: []}"])
+def test_run_refuses_a_pod_without_containers(spec: str) -> None:
+    """It found its way to the engine before: a pod of an infra container only, left running."""
+    text = f"apiVersion: v1\nkind: Pod\nmetadata: {{name: none-inside}}\nspec: {spec}\n"
+    result = try_bad("run", "-", stdin=text.encode())
+    assert "spec.containers is empty" in result.stderr, result.stderr
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_wrong_types_anywhere_in_what_run_reads(data: st.DataObject) -> None:
