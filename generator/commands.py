@@ -156,14 +156,15 @@ def _check_runnable(obj: dict[str, Any], where: str) -> None:
              if " is not of type " in p or "matches none of the allowed forms" in p]
     if wrong:
         raise ManifestError(f"{where} ({obj['kind']}): {wrong[0]}")
-    spec = pod_spec_of(obj) or {}
+    pod_spec = pod_spec_of(obj)
+    spec = pod_spec or {}
     for key in ("initContainers", "containers"):
         for position, container in enumerate(spec.get(key) or []):
             if not isinstance(container, dict) or not all(
                     isinstance(container.get(k), str) and container[k] for k in ("name", "image")):
                 raise ManifestError(f"{where} ({obj['kind']}): {key}[{position}] is not a "
                                     "container with a name and an image")
-    if pod_spec_of(obj) is not None and not spec.get("containers"):
+    if pod_spec is not None and not spec.get("containers"):
         # The API server refuses it too; run would start a pod of its infra container only.
         raise ManifestError(f"{where} ({obj['kind']}): spec.containers is empty (a pod "
                             "needs at least one container)")
